@@ -1,0 +1,495 @@
+"""``iqa_spec.json``: the contract between a bundle and whatever runs it (Python runtime, Android app).
+
+Everything a device needs and nothing it must guess (DESIGN.md section 3). Parsing is strict: a missing
+field, an unknown field, a wrong type, a bad value or a schema newer than this code is a ``FetaledgeError``
+that names the field (``models[0].sha256: ...``), never a silent default. The Kotlin ``iqa-core``
+(android_demo) applies the same rules. Numbers: an integer is accepted for a float field (``1`` for ``1.0``),
+a float never for an integer field (``3.0`` is not ``3``), ``true``/``false`` are never numbers, and
+non-finite values are rejected.
+
+Schema version 1, in brief (every key required; ``null`` only where written)::
+
+    {
+      "schema_version": 1,
+      "input": {"height": 562, "width": 744, "dtype": "uint8", "layout": "HW" | "HWC", "channels": 1 | 3},
+      "preprocessing": {"folded_into_graph": true, "description": "..."}
+                     | {"folded_into_graph": false, "description": "...", "pad_to_square": bool,
+                        "pad_value": 0..255, "resize_height": int, "resize_width": int,
+                        "interpolation": "nearest" | "bilinear" | "bicubic" | "area", "gray_to_rgb": bool,
+                        "scale": float, "mean": [float], "std": [float], "output_layout": "NCHW" | "NHWC",
+                        "output_dtype": "float32"},
+      "models": [{"name": str, "file": "relative/path", "sha256": "64 hex",
+                  "runtime": "onnxruntime" | "litert", "precision": "fp32" | "fp16" | "int8",
+                  "threads": int >= 1,
+                  "input":  {"name": str, "dtype": "float32" | "float16" | "int8" | "uint8", "shape": [int],
+                             "quantization": null | {"scale": float > 0, "zero_point": int}},
+                  "output": {... same ...}, "output_kind": "logit" | "probability"}],
+      "decision": {"threshold": f, "enter_threshold": f, "exit_threshold": f, "min_run": int,
+                   "smoothing_alpha": f},
+      "labels": {"negative": str, "positive": str},
+      "provenance": {... free-form JSON object ...}
+    }
+
+Example:
+    >>> spec = example_spec()
+    >>> spec_from_dict(spec_to_dict(spec)) == spec
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, Union
+
+from fetaledge.errors import FetaledgeError
+from fetaledge.fsio import read_json, write_json
+from fetaledge.runtime.decision import DecisionParams
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ExplicitPreprocessing",
+    "FoldedPreprocessing",
+    "InputSpec",
+    "IqaSpec",
+    "Labels",
+    "ModelSpec",
+    "Quantization",
+    "TensorSpec",
+    "dump_spec",
+    "example_spec",
+    "load_spec",
+    "spec_from_dict",
+    "spec_to_dict",
+]
+
+SCHEMA_VERSION = 1
+SPEC_FILE_NAME = "iqa_spec.json"
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+def _err(message: str, hint: str | None = None) -> FetaledgeError:
+    return FetaledgeError(message, hint=hint)
+
+
+def _nonempty(name: str, value: str) -> None:
+    if not value.strip():
+        raise _err(f"{name} must be a non-empty string")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The raw frame the device hands to the classifier."""
+
+    height: int
+    width: int
+    dtype: Literal["uint8"]
+    layout: Literal["HW", "HWC"]
+    channels: int
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width"):
+            if getattr(self, name) < 1:
+                raise _err(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.channels not in (1, 3):
+            raise _err(f"channels must be 1 or 3, got {self.channels}")
+        if self.layout == "HW" and self.channels != 1:
+            raise _err(f"layout 'HW' means one channel, but channels is {self.channels}", hint="use 'HWC'")
+
+
+@dataclass(frozen=True)
+class FoldedPreprocessing:
+    """Preprocessing is part of the model graph: the device passes raw frames as described by ``input``."""
+
+    folded_into_graph: Literal[True]
+    description: str
+
+    def __post_init__(self) -> None:
+        _nonempty("description", self.description)
+
+
+@dataclass(frozen=True)
+class ExplicitPreprocessing:
+    """Preprocessing the device must apply itself, in this order: pad to square (centred, ``pad_value``),
+    resize, gray to RGB, ``x * scale``, ``(x - mean[c]) / std[c]``, lay out as ``output_layout``."""
+
+    folded_into_graph: Literal[False]
+    description: str
+    pad_to_square: bool
+    pad_value: int
+    resize_height: int
+    resize_width: int
+    interpolation: Literal["nearest", "bilinear", "bicubic", "area"]
+    gray_to_rgb: bool
+    scale: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    output_layout: Literal["NCHW", "NHWC"]
+    output_dtype: Literal["float32"]
+
+    def __post_init__(self) -> None:
+        _nonempty("description", self.description)
+        if not 0 <= self.pad_value <= 255:
+            raise _err(f"pad_value must be in 0..255, got {self.pad_value}")
+        for name in ("resize_height", "resize_width"):
+            if getattr(self, name) < 1:
+                raise _err(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise _err(f"scale must be a finite number > 0, got {self.scale}")
+        if len(self.mean) != len(self.std) or len(self.mean) not in (1, 3):
+            raise _err(f"mean and std must both hold 1 or 3 values, got {len(self.mean)} and {len(self.std)}")
+        if not all(math.isfinite(v) for v in self.mean):
+            raise _err(f"mean must be finite, got {list(self.mean)}")
+        if not all(math.isfinite(v) and v > 0 for v in self.std):
+            raise _err(f"std must be finite and > 0, got {list(self.std)}")
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization of an integer tensor: ``real = scale * (q - zero_point)``."""
+
+    scale: float
+    zero_point: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise _err(f"scale must be a finite number > 0, got {self.scale}")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output tensor. ``shape`` uses -1 for a dynamic dimension."""
+
+    name: str
+    dtype: Literal["float32", "float16", "int8", "uint8"]
+    shape: tuple[int, ...]
+    quantization: Quantization | None
+
+    def __post_init__(self) -> None:
+        _nonempty("name", self.name)
+        if not self.shape or any(d < 1 and d != -1 for d in self.shape):
+            raise _err(f"shape must be a non-empty list of sizes >= 1 (-1: dynamic), got {list(self.shape)}")
+        q = self.quantization
+        if q is not None:
+            if self.dtype not in _INT_RANGES:
+                raise _err(f"quantization must be null for a {self.dtype} tensor")
+            lo, hi = _INT_RANGES[self.dtype]
+            if not lo <= q.zero_point <= hi:
+                raise _err(
+                    f"quantization.zero_point must be in {lo}..{hi} for {self.dtype}, got {q.zero_point}"
+                )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model file of the bundle and how to run it."""
+
+    name: str
+    file: str
+    sha256: str
+    runtime: Literal["onnxruntime", "litert"]
+    precision: Literal["fp32", "fp16", "int8"]
+    threads: int
+    input: TensorSpec
+    output: TensorSpec
+    output_kind: Literal["logit", "probability"]
+
+    def __post_init__(self) -> None:
+        _nonempty("name", self.name)
+        p = PurePosixPath(self.file)
+        bad_path = "\\" in self.file or p.is_absolute() or ".." in p.parts or self.file.endswith("/")
+        if not self.file or bad_path:
+            raise _err(
+                f"file must be a relative path inside the bundle (no '..', no leading '/'), got {self.file!r}"
+            )
+        if not _HEX64.match(self.sha256):
+            raise _err(f"sha256 must be 64 lowercase hex characters, got {self.sha256!r}")
+        if self.threads < 1:
+            raise _err(f"threads must be >= 1, got {self.threads}")
+        if self.output.dtype in _INT_RANGES and self.output.quantization is None:
+            raise _err(
+                f"output.quantization is required for a {self.output.dtype} output (devices dequantize it)"
+            )
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Human-readable names of the two classes (the UI shows them)."""
+
+    negative: str
+    positive: str
+
+    def __post_init__(self) -> None:
+        _nonempty("negative", self.negative)
+        _nonempty("positive", self.positive)
+
+
+Preprocessing = Union[FoldedPreprocessing, ExplicitPreprocessing]  # noqa: UP007 (runtime alias, py3.10)
+
+
+@dataclass(frozen=True)
+class IqaSpec:
+    """The whole ``iqa_spec.json``."""
+
+    schema_version: int
+    input: InputSpec
+    preprocessing: Preprocessing
+    models: tuple[ModelSpec, ...]
+    decision: DecisionParams
+    labels: Labels
+    provenance: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise _err(f"schema_version must be {SCHEMA_VERSION}, got {self.schema_version}")
+        if not self.models:
+            raise _err("models must list at least one model")
+        for key in ("name", "file"):
+            seen: set[str] = set()
+            for m in self.models:
+                value = getattr(m, key)
+                if value in seen:
+                    raise _err(f"models: two models share the {key} {value!r}")
+                seen.add(value)
+        pre = self.preprocessing
+        if isinstance(pre, ExplicitPreprocessing):
+            want = 3 if pre.gray_to_rgb else self.input.channels
+            if len(pre.mean) != want:
+                raise _err(f"preprocessing.mean must hold {want} values (one a channel), got {len(pre.mean)}")
+
+    def model(self, name: str) -> ModelSpec:
+        """The model called ``name``; an error listing the names otherwise."""
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise _err(f"no model {name!r} in the spec; it has: {', '.join(m.name for m in self.models)}")
+
+
+# --------------------------------------------------------------------------------------------- parsing
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    if tp == Preprocessing:
+        return _parse_preprocessing(value, path)
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if any(type(value) is type(c) and value == c for c in choices):
+            return value
+        allowed = ", ".join(_json_repr(c) for c in choices)
+        raise _err(f"{path}: must be one of {allowed}, got {_json_repr(value)}")
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _convert(non_none[0], value, path)
+        raise TypeError(f"no generic rule for {tp}")  # pragma: no cover (preprocessing is special-cased)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _err(f"{path}: must be an array, got {_type_name(value)}")
+        (item, _ellipsis) = typing.get_args(tp)
+        return tuple(_convert(item, v, f"{path}[{k}]") for k, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise _err(f"{path}: must be an object, got {_type_name(value)}")
+        return copy.deepcopy(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _err(f"{path}: must be true or false, got {_type_name(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _err(f"{path}: must be an integer, got {_json_repr(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _err(f"{path}: must be a number, got {_type_name(value)}")
+        if not math.isfinite(value):
+            raise _err(f"{path}: must be a finite number, got {value}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _err(f"{path}: must be a string, got {_type_name(value)}")
+        return value
+    if isinstance(tp, type) and is_dataclass(tp):
+        return _parse_dataclass(tp, value, path)
+    raise TypeError(f"no rule to parse {tp!r}")  # pragma: no cover (a programming error)
+
+
+def _json_repr(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value) if not isinstance(value, (list, dict)) else _type_name(value)
+
+
+def _parse_dataclass(cls: type, value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise _err(f"{path}: must be an object, got {_type_name(value)}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    unknown = [k for k in value if k not in names]
+    if unknown:
+        raise _err(
+            f"{path}: unknown field(s) {', '.join(repr(k) for k in unknown)}",
+            hint=f"the known fields are: {', '.join(names)}",
+        )
+    missing = [n for n in names if n not in value]
+    if missing:
+        raise _err(f"{path}: missing required field(s) {', '.join(repr(n) for n in missing)}")
+    kwargs = {n: _convert(hints[n], value[n], f"{path}.{n}" if path else n) for n in names}
+    try:
+        return cls(**kwargs)
+    except FetaledgeError as exc:
+        where = f"{path}: " if path else ""
+        raise _err(f"{where}{exc.message}", exc.hint) from None
+
+
+def _parse_preprocessing(value: Any, path: str) -> Preprocessing:
+    if not isinstance(value, dict):
+        raise _err(f"{path}: must be an object, got {_type_name(value)}")
+    folded = value.get("folded_into_graph")
+    if folded is True:
+        return _parse_dataclass(FoldedPreprocessing, value, path)
+    if folded is False:
+        return _parse_dataclass(ExplicitPreprocessing, value, path)
+    if "folded_into_graph" not in value:
+        raise _err(f"{path}: missing required field 'folded_into_graph'")
+    raise _err(f"{path}.folded_into_graph: must be true or false, got {_json_repr(folded)}")
+
+
+def spec_from_dict(data: Any, source: str = SPEC_FILE_NAME) -> IqaSpec:
+    """Validate a decoded JSON object and build the typed spec. Errors start with ``source: field: ...``.
+
+    The schema version is checked first, so a spec from a newer fetaledge says so instead of listing the
+    fields this version does not know.
+
+    Example:
+        >>> spec_from_dict({"schema_version": 2})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fetaledge.errors.FetaledgeError: iqa_spec.json: schema_version 2 is newer than this runtime ...
+    """
+    if not isinstance(data, dict):
+        raise _err(f"{source}: the top level must be a JSON object, got {_type_name(data)}")
+    if "schema_version" not in data:
+        raise _err(f"{source}: missing required field 'schema_version'")
+    version = data["schema_version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise _err(f"{source}: schema_version: must be an integer, got {_json_repr(version)}")
+    if version > SCHEMA_VERSION:
+        raise _err(
+            f"{source}: schema_version {version} is newer than this runtime supports ({SCHEMA_VERSION})",
+            hint=f"update fetaledge (or the app) to a version that reads schema {version}, "
+            "or rebuild the bundle with this one",
+        )
+    if version < 1:
+        raise _err(f"{source}: schema_version: must be >= 1, got {version}")
+    try:
+        return _parse_dataclass(IqaSpec, data, "")
+    except FetaledgeError as exc:
+        raise _err(f"{source}: {exc.message}", exc.hint) from None
+
+
+def spec_to_dict(spec: IqaSpec) -> dict[str, Any]:
+    """The JSON form of a spec (field order as declared; tuples become lists).
+
+    Example:
+        >>> spec_to_dict(example_spec())["schema_version"]
+        1
+    """
+
+    def enc(v: Any) -> Any:
+        if is_dataclass(v) and not isinstance(v, type):
+            return {f.name: enc(getattr(v, f.name)) for f in fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [enc(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): enc(x) for k, x in v.items()}
+        return v
+
+    if not isinstance(spec, IqaSpec):
+        raise _err(f"spec_to_dict needs an IqaSpec, got {type(spec).__name__}")
+    return enc(spec)
+
+
+def load_spec(path: str | Path) -> IqaSpec:
+    """Read and validate an ``iqa_spec.json``.
+
+    Example:
+        >>> spec = load_spec("bundle/iqa_spec.json")  # doctest: +SKIP
+        >>> spec.decision.threshold  # doctest: +SKIP
+        0.4213
+    """
+    path = Path(path)
+    return spec_from_dict(read_json(path, what="bundle spec"), source=str(path))
+
+
+def dump_spec(spec: IqaSpec, path: str | Path) -> None:
+    """Write ``spec`` as JSON atomically (validated again on the way out, so only loadable specs are written).
+
+    Example:
+        >>> dump_spec(example_spec(), "/tmp/iqa_spec.json")  # doctest: +SKIP
+    """
+    data = spec_to_dict(spec)
+    spec_from_dict(copy.deepcopy(data), source=str(path))
+    write_json(Path(path), data)
+
+
+def example_spec(sha256: str = "0" * 64) -> IqaSpec:
+    """A small valid spec (ONNX INT8 student, preprocessing folded into the graph) for tests and docs.
+
+    Example:
+        >>> example_spec().models[0].runtime
+        'onnxruntime'
+    """
+    return IqaSpec(
+        schema_version=SCHEMA_VERSION,
+        input=InputSpec(height=562, width=744, dtype="uint8", layout="HW", channels=1),
+        preprocessing=FoldedPreprocessing(
+            folded_into_graph=True,
+            description="pad to square (zeros, centred), resize 224 bilinear, gray->RGB, CLIP mean/std",
+        ),
+        models=(
+            ModelSpec(
+                name="student_int8",
+                file="student_int8.onnx",
+                sha256=sha256,
+                runtime="onnxruntime",
+                precision="int8",
+                threads=1,
+                input=TensorSpec("frame", "uint8", (1, 562, 744), None),
+                output=TensorSpec("logit", "float32", (1, 1), None),
+                output_kind="logit",
+            ),
+        ),
+        decision=DecisionParams.from_threshold(0.42),
+        labels=Labels(negative="no abdominal plane", positive="abdominal plane"),
+        provenance={"example": True},
+    )
