@@ -350,24 +350,24 @@ def _json_repr(value: Any) -> str:
 
 
 def _parse_dataclass(cls: type, value: Any, path: str) -> Any:
+    where = f"{path}: " if path else ""
     if not isinstance(value, dict):
-        raise _err(f"{path}: must be an object, got {_type_name(value)}")
+        raise _err(f"{where}must be an object, got {_type_name(value)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in fields(cls)]
     unknown = [k for k in value if k not in names]
     if unknown:
         raise _err(
-            f"{path}: unknown field(s) {', '.join(repr(k) for k in unknown)}",
+            f"{where}unknown field(s) {', '.join(repr(k) for k in unknown)}",
             hint=f"the known fields are: {', '.join(names)}",
         )
     missing = [n for n in names if n not in value]
     if missing:
-        raise _err(f"{path}: missing required field(s) {', '.join(repr(n) for n in missing)}")
+        raise _err(f"{where}missing required field(s) {', '.join(repr(n) for n in missing)}")
     kwargs = {n: _convert(hints[n], value[n], f"{path}.{n}" if path else n) for n in names}
     try:
         return cls(**kwargs)
     except FetaledgeError as exc:
-        where = f"{path}: " if path else ""
         raise _err(f"{where}{exc.message}", exc.hint) from None
 
 

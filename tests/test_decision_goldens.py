@@ -1,0 +1,112 @@
+"""The decision goldens (tests/goldens/decision/*.json) reproduce exactly in Python; the Kotlin iqa-core tests
+read the same files. This test only READS them: ``python -m fetaledge.runtime.goldens --regenerate`` is the
+only writer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fetaledge.errors import FetaledgeError
+from fetaledge.runtime import goldens as golden_module
+from fetaledge.runtime.decision import CaseSelector, DecisionParams, SweepTracker
+
+GOLDEN_DIR = Path(__file__).parent / "goldens" / "decision"
+FILES = sorted(GOLDEN_DIR.glob("*.json"))
+
+
+def _digest_all() -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(GOLDEN_DIR.glob("*.json"))}
+
+
+DIGESTS_AT_IMPORT = _digest_all()
+
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _prob(v: Any) -> float:
+    return NONFINITE[v] if isinstance(v, str) else float(v)
+
+
+def _run_sweep(params: DecisionParams, probs: list[Any]) -> tuple[dict[str, Any], Any]:
+    """An independent replay (what the Kotlin test does too): events tagged with the update index."""
+    tracker = SweepTracker(params)
+    events = []
+    for i, raw in enumerate(probs):
+        try:
+            out = tracker.update(_prob(raw))
+        except FetaledgeError as exc:
+            assert f"frame {i}" in str(exc)
+            return {"events": events, "verdict": None, "error": {"frame": i}}, None
+        events += [{"at": i, "type": e.type.value, "frame": e.frame, "score": e.score} for e in out]
+    v = tracker.finish()
+    verdict = {"verdict": v.verdict.value, "frame": v.frame, "score": v.score, "n_frames": v.n_frames}
+    return {"events": events, "verdict": verdict, "error": None}, v
+
+
+def test_the_golden_set_covers_the_required_edge_cases() -> None:
+    names = {p.stem for p in FILES}
+    required = {
+        "empty_sweep", "all_below_threshold", "ties_first_occurrence_wins", "flicker_never_confirmed",
+        "flicker_in_plane_suppressed", "plane_at_first_frame", "plane_at_last_frame", "min_run_not_reached",
+        "found_lost_found", "nan_rejected", "long_realistic_sweep", "case_six_sweeps_one_usable",
+        "case_realistic_six_sweeps",
+    }
+    assert required <= names, f"missing goldens: {sorted(required - names)}"
+    assert len(FILES) == len(golden_module.golden_cases())
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_golden_reproduces_exactly(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    assert doc["format"] == 1 and doc["name"] == path.stem
+    params = DecisionParams(**doc["params"])
+    expected = doc["expected"]
+    if doc["kind"] == "sweep":
+        got, _ = _run_sweep(params, doc["probabilities"])
+        assert got == expected  # floats compared with ==: bit for bit
+        return
+    assert doc["kind"] == "case"
+    selector = CaseSelector()
+    records = []
+    for sweep in doc["sweeps"]:
+        rec, verdict = _run_sweep(params, sweep)
+        records.append(rec)
+        selector.add(verdict)
+    assert records == expected["sweeps"]
+    assert selector.finish().to_dict() == expected["case"]
+
+
+def test_check_mode_passes_and_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert golden_module.main(["--dir", str(GOLDEN_DIR)]) == 0
+    assert "reproduce" in capsys.readouterr().out
+    assert _digest_all() == DIGESTS_AT_IMPORT
+
+
+def test_regeneration_is_deterministic_and_matches_the_files_byte_for_byte(tmp_path: Path) -> None:
+    assert golden_module.main(["--regenerate", "--dir", str(tmp_path)]) == 0
+    fresh = {p.name: p.read_bytes() for p in tmp_path.glob("*.json")}
+    on_disk = {p.name: p.read_bytes() for p in FILES}
+    assert fresh == on_disk, "the committed goldens are not what --regenerate writes; regenerate and review"
+
+
+def test_check_mode_reports_a_changed_expected_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for p in FILES:
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    target = tmp_path / "found_lost_found.json"
+    doc = json.loads(target.read_text())
+    doc["expected"]["verdict"]["frame"] = 7
+    target.write_text(json.dumps(doc))
+    (tmp_path / "stray.json").write_text("{}")
+    assert golden_module.main(["--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "found_lost_found.json: differs" in err and "stray.json: not a known golden" in err
+
+
+def test_goldens_were_not_rewritten_by_any_test() -> None:
+    assert _digest_all() == DIGESTS_AT_IMPORT
