@@ -35,8 +35,8 @@ def kinds(events: list) -> list[tuple[str, int]]:
         ({"threshold": 1.5}, "threshold"),
         ({"enter_threshold": "0.6"}, "enter_threshold"),
         ({"exit_threshold": True}, "exit_threshold"),
-        ({"exit_threshold": 0.55}, "exit_threshold <= threshold"),
-        ({"enter_threshold": 0.45}, "threshold <= enter_threshold"),
+        ({"exit_threshold": 0.55}, "exit_threshold: must be <= threshold"),
+        ({"enter_threshold": 0.45}, "enter_threshold: must be >= threshold"),
         ({"min_run": 0}, "min_run"),
         ({"min_run": 2.0}, "min_run"),
         ({"min_run": True}, "min_run"),
@@ -45,8 +45,9 @@ def kinds(events: list) -> list[tuple[str, int]]:
     ],
 )
 def test_params_reject_bad_values_naming_the_field(changes: dict, field: str) -> None:
-    with pytest.raises(FetaledgeError, match=field.replace("<", r"\<").replace("(", r"\(")):
+    with pytest.raises(FetaledgeError) as info:
         DecisionParams(**{**PLAIN.to_dict(), **changes})
+    assert str(info.value).startswith(field)
 
 
 def test_from_threshold_clips_rounds_and_keeps_the_order() -> None:
@@ -117,7 +118,9 @@ def test_ties_first_occurrence_wins_everywhere() -> None:
     assert v.frame == 0
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), -1e-9, 1.0000001, "0.5", True, None])
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), -float("inf"), -1e-9, 1.0000001, "0.5", True, None]
+)
 def test_invalid_probability_is_rejected_and_leaves_the_state_unchanged(bad: object) -> None:
     a, b = SweepTracker(PLAIN), SweepTracker(PLAIN)
     for p in (0.7, 0.8):

@@ -16,12 +16,17 @@ from fetaledge.errors import FetaledgeError
 from fetaledge.runtime import goldens as golden_module
 from fetaledge.runtime.decision import CaseSelector, DecisionParams, SweepTracker
 
-GOLDEN_DIR = Path(__file__).parent / "goldens" / "decision"
+GOLDEN_ROOT = Path(__file__).parent / "goldens"
+GOLDEN_DIR = GOLDEN_ROOT / "decision"
 FILES = sorted(GOLDEN_DIR.glob("*.json"))
 
 
+def _owned() -> list[Path]:
+    return sorted([*GOLDEN_DIR.glob("*.json"), *(GOLDEN_ROOT / "spec").glob("*.json")])
+
+
 def _digest_all() -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(GOLDEN_DIR.glob("*.json"))}
+    return {str(p.relative_to(GOLDEN_ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in _owned()}
 
 
 DIGESTS_AT_IMPORT = _digest_all()
@@ -83,27 +88,31 @@ def test_golden_reproduces_exactly(path: Path) -> None:
 
 
 def test_check_mode_passes_and_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    assert golden_module.main(["--dir", str(GOLDEN_DIR)]) == 0
+    assert golden_module.main(["--root", str(GOLDEN_ROOT)]) == 0
     assert "reproduce" in capsys.readouterr().out
     assert _digest_all() == DIGESTS_AT_IMPORT
 
 
 def test_regeneration_is_deterministic_and_matches_the_files_byte_for_byte(tmp_path: Path) -> None:
-    assert golden_module.main(["--regenerate", "--dir", str(tmp_path)]) == 0
-    fresh = {p.name: p.read_bytes() for p in tmp_path.glob("*.json")}
-    on_disk = {p.name: p.read_bytes() for p in FILES}
+    assert golden_module.main(["--regenerate", "--root", str(tmp_path)]) == 0
+    fresh = {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*.json")}
+    on_disk = {str(p.relative_to(GOLDEN_ROOT)): p.read_bytes() for p in _owned()}
     assert fresh == on_disk, "the committed goldens are not what --regenerate writes; regenerate and review"
 
 
-def test_check_mode_reports_a_changed_expected_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for p in FILES:
-        (tmp_path / p.name).write_bytes(p.read_bytes())
-    target = tmp_path / "found_lost_found.json"
+def test_check_mode_reports_a_changed_expected_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for p in _owned():
+        dest = tmp_path / p.relative_to(GOLDEN_ROOT)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(p.read_bytes())
+    target = tmp_path / "decision" / "found_lost_found.json"
     doc = json.loads(target.read_text())
     doc["expected"]["verdict"]["frame"] = 7
     target.write_text(json.dumps(doc))
-    (tmp_path / "stray.json").write_text("{}")
-    assert golden_module.main(["--dir", str(tmp_path)]) == 1
+    (tmp_path / "decision" / "stray.json").write_text("{}")
+    assert golden_module.main(["--root", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "found_lost_found.json: differs" in err and "stray.json: not a known golden" in err
 

@@ -46,10 +46,10 @@ __all__ = [
 
 def _check_unit_float(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FetaledgeError(f"{name} must be a number, got {value!r}")
+        raise FetaledgeError(f"{name}: must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v) or v < 0.0 or v > 1.0:
-        raise FetaledgeError(f"{name} must be a finite number in [0, 1], got {value!r}")
+        raise FetaledgeError(f"{name}: must be a finite number in [0, 1], got {value!r}")
     return v
 
 
@@ -84,16 +84,15 @@ class DecisionParams:
         enter = _check_unit_float("enter_threshold", self.enter_threshold)
         exit_ = _check_unit_float("exit_threshold", self.exit_threshold)
         alpha = _check_unit_float("smoothing_alpha", self.smoothing_alpha)
-        if not exit_ <= t <= enter:
-            raise FetaledgeError(
-                f"thresholds must satisfy exit_threshold <= threshold <= enter_threshold, got "
-                f"{exit_} <= {t} <= {enter}",
-                hint="build them with DecisionParams.from_threshold(calibrated_threshold, ...)",
-            )
+        hint = "exit_threshold <= threshold <= enter_threshold: use DecisionParams.from_threshold(t, ...)"
+        if exit_ > t:
+            raise FetaledgeError(f"exit_threshold: must be <= threshold ({t}), got {exit_}", hint=hint)
+        if enter < t:
+            raise FetaledgeError(f"enter_threshold: must be >= threshold ({t}), got {enter}", hint=hint)
         if alpha <= 0.0:
-            raise FetaledgeError(f"smoothing_alpha must be in (0, 1], got {self.smoothing_alpha!r}")
+            raise FetaledgeError(f"smoothing_alpha: must be in (0, 1], got {self.smoothing_alpha!r}")
         if isinstance(self.min_run, bool) or not isinstance(self.min_run, int) or self.min_run < 1:
-            raise FetaledgeError(f"min_run must be an integer >= 1, got {self.min_run!r}")
+            raise FetaledgeError(f"min_run: must be an integer >= 1, got {self.min_run!r}")
         for name, v in (("threshold", t), ("enter_threshold", enter), ("exit_threshold", exit_),
                         ("smoothing_alpha", alpha)):
             object.__setattr__(self, name, v)

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -39,11 +40,22 @@ from typing import Any
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import atomic_path
 from fetaledge.runtime.decision import CaseSelector, DecisionParams, SweepTracker
+from fetaledge.runtime.spec import SPEC_FILE_NAME, example_spec, spec_from_dict, spec_to_dict
 
-__all__ = ["GOLDEN_FORMAT", "GoldenCase", "check_goldens", "default_golden_dir", "golden_cases", "main",
-           "write_goldens"]
+__all__ = [
+    "GOLDEN_FORMAT",
+    "GoldenCase",
+    "check_goldens",
+    "default_golden_root",
+    "golden_cases",
+    "main",
+    "spec_cases",
+    "write_goldens",
+]
 
 GOLDEN_FORMAT = 1
+DECISION_DIR = "decision"
+SPEC_DIR = "spec"
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 # The parameters most goldens use: no smoothing (alpha 1) keeps the arithmetic readable by hand.
@@ -78,9 +90,14 @@ def decode_probability(value: float | int | str) -> float:
 
 
 # ------------------------------------------------------------------------------------------ realistic inputs
-def _realistic_sweep(rng: random.Random, n: int, plane: tuple[int, int, float] | None,
-                     spikes: Sequence[int] = (), flicker: tuple[int, int] | None = None,
-                     dropout: int | None = None) -> list[float]:
+def _realistic_sweep(
+    rng: random.Random,
+    n: int,
+    plane: tuple[int, int, float] | None,
+    spikes: Sequence[int] = (),
+    flicker: tuple[int, int] | None = None,
+    dropout: int | None = None,
+) -> list[float]:
     """A plausible probability trace: low noisy background, an optional bell-shaped plane (start, end, peak),
     one-frame spikes, a region flickering around the threshold and a one-frame dropout inside the plane."""
     out = []
@@ -134,8 +151,28 @@ def golden_cases() -> list[GoldenCase]:
             "after three 0.95 the plane is found and the same flicker no longer loses it (smoothed stays "
             ">= 0.4) until two 0.15 in a row. Exact binary64 arithmetic: s = a*p + (1-a)*s_prev.",
             SMOOTH,
-            [[0.95, 0.15, 0.95, 0.15, 0.95, 0.15, 0.95, 0.95, 0.95, 0.15, 0.95, 0.15, 0.95, 0.15, 0.95, 0.15,
-              0.15, 0.15]],
+            [
+                [
+                    0.95,
+                    0.15,
+                    0.95,
+                    0.15,
+                    0.95,
+                    0.15,
+                    0.95,
+                    0.95,
+                    0.95,
+                    0.15,
+                    0.95,
+                    0.15,
+                    0.95,
+                    0.15,
+                    0.95,
+                    0.15,
+                    0.15,
+                    0.15,
+                ]
+            ],
         ),
         GoldenCase(
             "plane_at_first_frame",
@@ -217,10 +254,15 @@ def golden_cases() -> list[GoldenCase]:
         ),
         GoldenCase("infinity_rejected", "+Infinity is rejected at frame 1.", PLAIN, [[0.2, "Infinity"]]),
         GoldenCase("negative_infinity_rejected", "-Infinity is rejected at frame 0.", PLAIN, [["-Infinity"]]),
-        GoldenCase("above_one_rejected", "1.5 is not a probability: rejected at frame 2.", PLAIN,
-                   [[0.2, 0.3, 1.5, 0.4]]),
-        GoldenCase("negative_rejected", "-0.01 is not a probability: rejected at frame 1.", PLAIN,
-                   [[0.0, -0.01]]),
+        GoldenCase(
+            "above_one_rejected",
+            "1.5 is not a probability: rejected at frame 2.",
+            PLAIN,
+            [[0.2, 0.3, 1.5, 0.4]],
+        ),
+        GoldenCase(
+            "negative_rejected", "-0.01 is not a probability: rejected at frame 1.", PLAIN, [[0.0, -0.01]]
+        ),
         GoldenCase(
             "long_realistic_sweep",
             "140 frames like a real sweep (seeded): noisy background, a one-frame spike at 20 "
@@ -243,16 +285,21 @@ def golden_cases() -> list[GoldenCase]:
             "Sweeps 1 and 4 both have best p 0.9: the earlier sweep wins (case frame 10 + 3); sweep 2 has a "
             "lower best.",
             PLAIN,
-            [low, [0.1, 0.7, 0.8, 0.9, 0.7, 0.1], [0.7, 0.8, 0.85, 0.1], low,
-             [0.7, 0.9, 0.9, 0.9, 0.2], low],
+            [low, [0.1, 0.7, 0.8, 0.9, 0.7, 0.1], [0.7, 0.8, 0.85, 0.1], low, [0.7, 0.9, 0.9, 0.9, 0.2], low],
             kind="case",
         ),
         GoldenCase(
             "case_uneven_and_empty_sweeps",
             "Sweep lengths 3, 0 (empty), 7, 4, 2, 5: offsets add the real lengths; the best is in sweep 5.",
             PLAIN,
-            [[0.1, 0.2, 0.1], [], [0.1, 0.7, 0.7, 0.7, 0.1, 0.1, 0.1], [0.1] * 4, [0.2, 0.2],
-             [0.9, 0.92, 0.91, 0.1, 0.1]],
+            [
+                [0.1, 0.2, 0.1],
+                [],
+                [0.1, 0.7, 0.7, 0.7, 0.1, 0.1, 0.1],
+                [0.1] * 4,
+                [0.2, 0.2],
+                [0.9, 0.92, 0.91, 0.1, 0.1],
+            ],
             kind="case",
         ),
         GoldenCase("case_no_sweeps", "Zero sweeps: frame -1, n_frames 0.", PLAIN, [], kind="case"),
@@ -350,47 +397,325 @@ def _dumps(obj: Any, indent: int = 0) -> str:
     return json.dumps(obj, allow_nan=False)
 
 
-def default_golden_dir() -> Path:
-    """``tests/goldens/decision`` of the source checkout this module lives in."""
-    return Path(__file__).resolve().parents[2] / "tests" / "goldens" / "decision"
+# ------------------------------------------------------------------------------------------ spec goldens
+def _spec_base() -> dict[str, Any]:
+    return spec_to_dict(example_spec(sha256="3f" * 32))
 
 
-def write_goldens(directory: Path) -> list[Path]:
-    """Regenerate every golden file in ``directory`` (atomic per file) and delete stale ``*.json`` there."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def _spec_explicit() -> dict[str, Any]:
+    """Two models (ONNX fp32 + LiteRT int8 with quantized tensors) and explicit preprocessing."""
+    d = _spec_base()
+    d["preprocessing"] = {
+        "folded_into_graph": False,
+        "description": "pad to square, resize 224 bicubic, gray->RGB, CLIP mean/std",
+        "pad_to_square": True,
+        "pad_value": 0,
+        "resize_height": 224,
+        "resize_width": 224,
+        "interpolation": "bicubic",
+        "gray_to_rgb": True,
+        "scale": 1 / 255,
+        "mean": [0.48145466, 0.4578275, 0.40821073],
+        "std": [0.26862954, 0.26130258, 0.27577711],
+        "output_layout": "NHWC",
+        "output_dtype": "float32",
+    }
+    fp32 = d["models"][0]
+    fp32.update(name="student_fp32", file="models/student_fp32.onnx", precision="fp32")
+    fp32["input"] = {"name": "pixels", "dtype": "float32", "shape": [1, 3, 224, 224], "quantization": None}
+    int8 = {
+        "name": "student_int8",
+        "file": "models/student_int8.tflite",
+        "sha256": "ab" * 32,
+        "runtime": "litert",
+        "precision": "int8",
+        "threads": 4,
+        "input": {
+            "name": "serving_default_pixels:0",
+            "dtype": "int8",
+            "shape": [1, 224, 224, 3],
+            "quantization": {"scale": 0.0186584, "zero_point": -14},
+        },
+        "output": {
+            "name": "StatefulPartitionedCall:0",
+            "dtype": "uint8",
+            "shape": [1, 1],
+            "quantization": {"scale": 0.09765625, "zero_point": 128},
+        },
+        "output_kind": "logit",
+    }
+    d["models"] = [fp32, int8]
+    d["provenance"] = {
+        "teacher": "tiny-vit (random init, NOT FetalCLIP)",
+        "metrics": {"f1": 0.71},
+        "n": [1, 2],
+    }
+    return d
+
+
+_MISSING = object()
+
+
+def _edited(base: dict[str, Any], path: str, value: Any = _MISSING) -> dict[str, Any]:
+    """A deep copy of ``base`` with the field at dotted ``path`` (``models.0.sha256``) set, or deleted."""
+    d = copy.deepcopy(base)
+    keys = path.split(".")
+    node: Any = d
+    for k in keys[:-1]:
+        node = node[int(k)] if isinstance(node, list) else node[k]
+    last: Any = int(keys[-1]) if isinstance(node, list) else keys[-1]
+    if value is _MISSING:
+        del node[last]
+    else:
+        node[last] = value
+    return d
+
+
+def spec_cases() -> list[tuple[str, dict[str, Any], str | None]]:
+    """``(name, spec document, field the error must name or None when valid)`` for the shared spec goldens.
+
+    Each invalid spec has exactly ONE defect; both implementations must reject it with an error that starts
+    ``iqa_spec.json: <field>: ``.
+    """
+    b, x = _spec_base(), _spec_explicit()
+    future = _edited(b, "schema_version", 2)
+    future["a_field_from_the_future"] = {}
+    dup = copy.deepcopy(x)
+    dup["models"][1]["name"] = "student_fp32"
+    folded_false = _edited(b, "preprocessing.folded_into_graph", False)
+    m0 = "models.0"
+    cases: list[tuple[str, dict[str, Any], str | None]] = [
+        ("valid_folded_onnx", b, None),
+        ("valid_explicit_two_models_quantized", x, None),
+        (
+            "valid_int_for_float",
+            _edited(_edited(b, "decision.smoothing_alpha", 1), "decision.enter_threshold", 1),
+            None,
+        ),
+        ("valid_dynamic_dim", _edited(b, f"{m0}.input.shape", [-1, 562, 744]), None),
+        ("schema_version_missing", _edited(b, "schema_version"), "schema_version"),
+        ("schema_version_string", _edited(b, "schema_version", "1"), "schema_version"),
+        ("schema_version_float", _edited(b, "schema_version", 1.0), "schema_version"),
+        ("schema_version_newer", future, "schema_version"),
+        ("schema_version_zero", _edited(b, "schema_version", 0), "schema_version"),
+        ("unknown_top_field", _edited(b, "extra", 1), "extra"),
+        ("input_missing", _edited(b, "input"), "input"),
+        ("input_not_object", _edited(b, "input", [562, 744]), "input"),
+        ("input_unknown_field", _edited(b, "input.colour", "grey"), "input.colour"),
+        ("input_height_string", _edited(b, "input.height", "562"), "input.height"),
+        ("input_height_float", _edited(b, "input.height", 562.0), "input.height"),
+        ("input_height_bool", _edited(b, "input.height", True), "input.height"),
+        ("input_height_zero", _edited(b, "input.height", 0), "input.height"),
+        ("input_layout_bad", _edited(b, "input.layout", "CHW"), "input.layout"),
+        ("input_channels_hw_3", _edited(b, "input.channels", 3), "input.channels"),
+        (
+            "input_channels_2",
+            _edited(_edited(b, "input.layout", "HWC"), "input.channels", 2),
+            "input.channels",
+        ),
+        ("input_dtype_float", _edited(b, "input.dtype", "float32"), "input.dtype"),
+        (
+            "folded_flag_string",
+            _edited(b, "preprocessing.folded_into_graph", "yes"),
+            "preprocessing.folded_into_graph",
+        ),
+        (
+            "folded_flag_missing",
+            _edited(b, "preprocessing.folded_into_graph"),
+            "preprocessing.folded_into_graph",
+        ),
+        ("folded_false_without_parameters", folded_false, "preprocessing.pad_to_square"),
+        ("folded_with_parameter", _edited(b, "preprocessing.pad_value", 0), "preprocessing.pad_value"),
+        (
+            "folded_empty_description",
+            _edited(b, "preprocessing.description", " "),
+            "preprocessing.description",
+        ),
+        (
+            "explicit_mean_one_value",
+            _edited(_edited(x, "preprocessing.mean", [0.5]), "preprocessing.std", [0.5]),
+            "preprocessing.mean",
+        ),
+        ("explicit_std_zero", _edited(x, "preprocessing.std", [0.2, 0.0, 0.2]), "preprocessing.std"),
+        ("explicit_std_length", _edited(x, "preprocessing.std", [0.2, 0.2]), "preprocessing.std"),
+        (
+            "explicit_interpolation",
+            _edited(x, "preprocessing.interpolation", "lanczos"),
+            "preprocessing.interpolation",
+        ),
+        ("explicit_pad_value", _edited(x, "preprocessing.pad_value", 300), "preprocessing.pad_value"),
+        ("explicit_scale_zero", _edited(x, "preprocessing.scale", 0), "preprocessing.scale"),
+        (
+            "explicit_mean_item_string",
+            _edited(x, "preprocessing.mean", [0.5, "0.5", 0.5]),
+            "preprocessing.mean[1]",
+        ),
+        ("models_empty", _edited(b, "models", []), "models"),
+        ("models_object", _edited(b, "models", {}), "models"),
+        ("model_sha256_missing", _edited(b, f"{m0}.sha256"), "models[0].sha256"),
+        ("model_sha256_upper", _edited(b, f"{m0}.sha256", "3F" * 32), "models[0].sha256"),
+        ("model_sha256_short", _edited(b, f"{m0}.sha256", "abc"), "models[0].sha256"),
+        ("model_file_parent", _edited(b, f"{m0}.file", "../student.onnx"), "models[0].file"),
+        ("model_file_absolute", _edited(b, f"{m0}.file", "/data/student.onnx"), "models[0].file"),
+        ("model_file_double_slash", _edited(b, f"{m0}.file", "models//student.onnx"), "models[0].file"),
+        ("model_file_empty", _edited(b, f"{m0}.file", ""), "models[0].file"),
+        ("model_runtime_bad", _edited(b, f"{m0}.runtime", "tensorrt"), "models[0].runtime"),
+        ("model_precision_bad", _edited(b, f"{m0}.precision", "int4"), "models[0].precision"),
+        ("model_threads_zero", _edited(b, f"{m0}.threads", 0), "models[0].threads"),
+        ("model_name_empty", _edited(b, f"{m0}.name", ""), "models[0].name"),
+        ("tensor_shape_empty", _edited(b, f"{m0}.input.shape", []), "models[0].input.shape"),
+        ("tensor_shape_zero", _edited(b, f"{m0}.input.shape", [1, 0]), "models[0].input.shape"),
+        ("tensor_shape_float", _edited(b, f"{m0}.input.shape", [1, 2.5]), "models[0].input.shape[1]"),
+        ("tensor_unknown_field", _edited(b, f"{m0}.input.scale", 1.0), "models[0].input.scale"),
+        (
+            "tensor_quantization_missing",
+            _edited(b, f"{m0}.output.quantization"),
+            "models[0].output.quantization",
+        ),
+        (
+            "tensor_float_quantized",
+            _edited(b, f"{m0}.output.quantization", {"scale": 0.1, "zero_point": 0}),
+            "models[0].output.quantization",
+        ),
+        (
+            "int8_output_unquantized",
+            _edited(b, f"{m0}.output.dtype", "int8"),
+            "models[0].output.quantization",
+        ),
+        (
+            "uint8_zero_point_range",
+            _edited(x, "models.1.output.quantization.zero_point", 256),
+            "models[1].output.quantization.zero_point",
+        ),
+        (
+            "int8_zero_point_range",
+            _edited(x, "models.1.input.quantization.zero_point", -129),
+            "models[1].input.quantization.zero_point",
+        ),
+        (
+            "quantization_scale_zero",
+            _edited(x, "models.1.output.quantization.scale", 0.0),
+            "models[1].output.quantization.scale",
+        ),
+        (
+            "quantization_zero_point_float",
+            _edited(x, "models.1.output.quantization.zero_point", 128.0),
+            "models[1].output.quantization.zero_point",
+        ),
+        ("model_output_kind_bad", _edited(b, f"{m0}.output_kind", "softmax"), "models[0].output_kind"),
+        ("model_duplicate_name", dup, "models[1].name"),
+        ("decision_missing", _edited(b, "decision"), "decision"),
+        ("decision_min_run_missing", _edited(b, "decision.min_run"), "decision.min_run"),
+        ("decision_min_run_zero", _edited(b, "decision.min_run", 0), "decision.min_run"),
+        ("decision_min_run_float", _edited(b, "decision.min_run", 3.0), "decision.min_run"),
+        (
+            "decision_exit_above_threshold",
+            _edited(b, "decision.exit_threshold", 0.9),
+            "decision.exit_threshold",
+        ),
+        (
+            "decision_enter_below_threshold",
+            _edited(b, "decision.enter_threshold", 0.1),
+            "decision.enter_threshold",
+        ),
+        ("decision_threshold_above_one", _edited(b, "decision.threshold", 1.5), "decision.threshold"),
+        ("decision_threshold_bool", _edited(b, "decision.threshold", False), "decision.threshold"),
+        ("decision_alpha_string", _edited(b, "decision.smoothing_alpha", "0.5"), "decision.smoothing_alpha"),
+        ("decision_alpha_zero", _edited(b, "decision.smoothing_alpha", 0.0), "decision.smoothing_alpha"),
+        ("decision_unknown_field", _edited(b, "decision.hysteresis", True), "decision.hysteresis"),
+        ("labels_positive_blank", _edited(b, "labels.positive", "  "), "labels.positive"),
+        ("labels_negative_null", _edited(b, "labels.negative", None), "labels.negative"),
+        ("provenance_array", _edited(b, "provenance", []), "provenance"),
+        ("provenance_missing", _edited(b, "provenance"), "provenance"),
+    ]
+    return cases
+
+
+def _error_field(doc: dict[str, Any]) -> str | None:
+    try:
+        spec_from_dict(copy.deepcopy(doc), source=SPEC_FILE_NAME)
+    except FetaledgeError as exc:
+        prefix = f"{SPEC_FILE_NAME}: "
+        message = exc.message
+        if not message.startswith(prefix):  # pragma: no cover (a programming error)
+            raise RuntimeError(f"spec error without the source prefix: {message}") from exc
+        return message[len(prefix) :].split(": ", 1)[0]
+    return None
+
+
+def spec_golden_document() -> dict[str, Any]:
+    """The shared spec golden: every case with the field its error must name (null: the spec is valid)."""
+    out = []
+    for name, doc, intended in spec_cases():
+        got = _error_field(doc)
+        if got != intended:  # pragma: no cover (keeps the case list honest)
+            raise RuntimeError(
+                f"spec case {name}: expected error field {intended!r}, the parser names {got!r}"
+            )
+        out.append({"name": name, "error_field": got, "spec": doc})
+    return {
+        "format": GOLDEN_FORMAT,
+        "description": "iqa_spec.json validation shared by fetaledge.runtime.spec and the Kotlin iqa-core: a "
+        "valid case (error_field null) must parse; an invalid one must fail with an error message that "
+        "starts "
+        "'iqa_spec.json: <error_field>: '.",
+        "source": SPEC_FILE_NAME,
+        "cases": out,
+    }
+
+
+# ------------------------------------------------------------------------------------------ files
+def default_golden_root() -> Path:
+    """``tests/goldens`` of the source checkout this module lives in."""
+    return Path(__file__).resolve().parents[2] / "tests" / "goldens"
+
+
+def golden_documents() -> dict[str, dict[str, Any]]:
+    """Every golden file this module owns, by path relative to the golden root."""
+    docs = {f"{DECISION_DIR}/{c.name}.json": golden_document(c) for c in golden_cases()}
+    docs[f"{SPEC_DIR}/spec_cases.json"] = spec_golden_document()
+    return docs
+
+
+def _owned_files(root: Path) -> list[Path]:
+    return sorted(p for d in (DECISION_DIR, SPEC_DIR) for p in (root / d).glob("*.json"))
+
+
+def write_goldens(root: Path) -> list[Path]:
+    """Regenerate every golden under ``root`` (atomic per file); delete stale ``*.json`` in owned folders."""
+    root = Path(root)
     written = []
-    for case in golden_cases():
-        path = directory / f"{case.name}.json"
-        text = _dumps(golden_document(case)) + "\n"
-        if json.loads(text) != json.loads(json.dumps(golden_document(case))):  # pragma: no cover
-            raise RuntimeError(f"{case.name}: the compact writer changed the document")
+    for rel, doc in golden_documents().items():
+        path = root / rel
+        text = _dumps(doc) + "\n"
+        if json.loads(text) != json.loads(json.dumps(doc)):  # pragma: no cover
+            raise RuntimeError(f"{rel}: the compact writer changed the document")
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             tmp.write_text(text)
         written.append(path)
-    keep = {p.name for p in written}
-    for stale in directory.glob("*.json"):
-        if stale.name not in keep:
+    for stale in _owned_files(root):
+        if stale not in written:
             stale.unlink()
     return written
 
 
-def check_goldens(directory: Path) -> list[str]:
-    """Compare the files in ``directory`` with what the code computes now; returns the problems, if any."""
-    directory = Path(directory)
+def check_goldens(root: Path) -> list[str]:
+    """Compare the files under ``root`` with what the code computes now; returns the problems, if any."""
+    root = Path(root)
     problems = []
-    expected_names = set()
-    for case in golden_cases():
-        path = directory / f"{case.name}.json"
-        expected_names.add(path.name)
+    docs = golden_documents()
+    for rel, doc in docs.items():
+        path = root / rel
         if not path.is_file():
-            problems.append(f"{path.name}: missing")
-            continue
-        on_disk = json.loads(path.read_text())
-        if on_disk != golden_document(case):
-            problems.append(f"{path.name}: differs from what fetaledge.runtime.decision computes now")
-    problems.extend(f"{p.name}: not a known golden" for p in sorted(directory.glob("*.json"))
-                    if p.name not in expected_names)
+            problems.append(f"{rel}: missing")
+        elif json.loads(path.read_text()) != doc:
+            problems.append(f"{rel}: differs from what the code computes now")
+    problems.extend(
+        f"{p.relative_to(root)}: not a known golden"
+        for p in _owned_files(root)
+        if str(p.relative_to(root)) not in docs
+    )
     return problems
 
 
@@ -398,27 +723,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m fetaledge.runtime.goldens``."""
     parser = argparse.ArgumentParser(
         prog="python -m fetaledge.runtime.goldens",
-        description="Check (default) or regenerate the decision goldens shared by pytest and the Kotlin "
-        "iqa-core tests.",
+        description="Check (default) or regenerate the decision and spec goldens shared by pytest and the "
+        "Kotlin iqa-core tests.",
     )
-    parser.add_argument("--regenerate", action="store_true",
-                        help="rewrite the golden files from the current implementation (on purpose only)")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="golden folder (default: tests/goldens/decision of this checkout)")
+    parser.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="rewrite the golden files from the current implementation (on purpose only)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="golden root holding decision/ and spec/ (default: tests/goldens of this checkout)",
+    )
     args = parser.parse_args(argv)
-    directory = args.dir or default_golden_dir()
+    root = args.root or default_golden_root()
     if args.regenerate:
-        paths = write_goldens(directory)
-        print(f"wrote {len(paths)} goldens to {directory}")
+        paths = write_goldens(root)
+        print(f"wrote {len(paths)} golden files under {root}")
         return 0
-    problems = check_goldens(directory)
+    problems = check_goldens(root)
     for p in problems:
         print(f"golden mismatch: {p}", file=sys.stderr)
     if problems:
-        print("if the change is intended: python -m fetaledge.runtime.goldens --regenerate, then review the "
-              "diff", file=sys.stderr)
+        print(
+            "if the change is intended: python -m fetaledge.runtime.goldens --regenerate, then review the "
+            "diff",
+            file=sys.stderr,
+        )
         return 1
-    print(f"{len(golden_cases())} goldens in {directory} reproduce")
+    print(f"{len(golden_documents())} golden files under {root} reproduce")
     return 0
 
 

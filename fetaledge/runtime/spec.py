@@ -44,7 +44,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, fields, is_dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal, Union
 
 from fetaledge.errors import FetaledgeError
@@ -79,9 +79,14 @@ def _err(message: str, hint: str | None = None) -> FetaledgeError:
     return FetaledgeError(message, hint=hint)
 
 
+def _bad(field_path: str, what: str, hint: str | None = None) -> FetaledgeError:
+    """Every validation error reads ``<field path>: <what is wrong>``; parents prefix their own path."""
+    return FetaledgeError(f"{field_path}: {what}", hint=hint)
+
+
 def _nonempty(name: str, value: str) -> None:
     if not value.strip():
-        raise _err(f"{name} must be a non-empty string")
+        raise _bad(name, "must be a non-empty string")
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,11 @@ class InputSpec:
     def __post_init__(self) -> None:
         for name in ("height", "width"):
             if getattr(self, name) < 1:
-                raise _err(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise _bad(name, f"must be >= 1, got {getattr(self, name)}")
         if self.channels not in (1, 3):
-            raise _err(f"channels must be 1 or 3, got {self.channels}")
+            raise _bad("channels", f"must be 1 or 3, got {self.channels}")
         if self.layout == "HW" and self.channels != 1:
-            raise _err(f"layout 'HW' means one channel, but channels is {self.channels}", hint="use 'HWC'")
+            raise _bad("channels", f"layout HW means 1 channel, got {self.channels}", hint="use layout HWC")
 
 
 @dataclass(frozen=True)
@@ -137,18 +142,20 @@ class ExplicitPreprocessing:
     def __post_init__(self) -> None:
         _nonempty("description", self.description)
         if not 0 <= self.pad_value <= 255:
-            raise _err(f"pad_value must be in 0..255, got {self.pad_value}")
+            raise _bad("pad_value", f"must be in 0..255, got {self.pad_value}")
         for name in ("resize_height", "resize_width"):
             if getattr(self, name) < 1:
-                raise _err(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise _bad(name, f"must be >= 1, got {getattr(self, name)}")
         if not (math.isfinite(self.scale) and self.scale > 0):
-            raise _err(f"scale must be a finite number > 0, got {self.scale}")
-        if len(self.mean) != len(self.std) or len(self.mean) not in (1, 3):
-            raise _err(f"mean and std must both hold 1 or 3 values, got {len(self.mean)} and {len(self.std)}")
+            raise _bad("scale", f"must be a finite number > 0, got {self.scale}")
+        if len(self.mean) not in (1, 3):
+            raise _bad("mean", f"must hold 1 or 3 values, got {len(self.mean)}")
+        if len(self.std) != len(self.mean):
+            raise _bad("std", f"must hold as many values as mean ({len(self.mean)}), got {len(self.std)}")
         if not all(math.isfinite(v) for v in self.mean):
-            raise _err(f"mean must be finite, got {list(self.mean)}")
+            raise _bad("mean", f"every value must be finite, got {list(self.mean)}")
         if not all(math.isfinite(v) and v > 0 for v in self.std):
-            raise _err(f"std must be finite and > 0, got {list(self.std)}")
+            raise _bad("std", f"every value must be a finite number > 0, got {list(self.std)}")
 
 
 @dataclass(frozen=True)
@@ -160,7 +167,7 @@ class Quantization:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.scale) and self.scale > 0):
-            raise _err(f"scale must be a finite number > 0, got {self.scale}")
+            raise _bad("scale", f"must be a finite number > 0, got {self.scale}")
 
 
 @dataclass(frozen=True)
@@ -175,16 +182,15 @@ class TensorSpec:
     def __post_init__(self) -> None:
         _nonempty("name", self.name)
         if not self.shape or any(d < 1 and d != -1 for d in self.shape):
-            raise _err(f"shape must be a non-empty list of sizes >= 1 (-1: dynamic), got {list(self.shape)}")
+            raise _bad("shape", f"must be a non-empty list of sizes >= 1 or -1, got {list(self.shape)}")
         q = self.quantization
         if q is not None:
             if self.dtype not in _INT_RANGES:
-                raise _err(f"quantization must be null for a {self.dtype} tensor")
+                raise _bad("quantization", f"must be null for a {self.dtype} tensor")
             lo, hi = _INT_RANGES[self.dtype]
             if not lo <= q.zero_point <= hi:
-                raise _err(
-                    f"quantization.zero_point must be in {lo}..{hi} for {self.dtype}, got {q.zero_point}"
-                )
+                what = f"must be in {lo}..{hi} for {self.dtype}, got {q.zero_point}"
+                raise _bad("quantization.zero_point", what)
 
 
 @dataclass(frozen=True)
@@ -203,20 +209,17 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         _nonempty("name", self.name)
-        p = PurePosixPath(self.file)
-        bad_path = "\\" in self.file or p.is_absolute() or ".." in p.parts or self.file.endswith("/")
-        if not self.file or bad_path:
-            raise _err(
-                f"file must be a relative path inside the bundle (no '..', no leading '/'), got {self.file!r}"
-            )
+        parts = self.file.split("/")
+        if "\\" in self.file or any(x in ("", ".", "..") for x in parts):
+            what = f"must be a relative path in the bundle (no '..', '.', '//', leading '/'): {self.file!r}"
+            raise _bad("file", what)
         if not _HEX64.match(self.sha256):
-            raise _err(f"sha256 must be 64 lowercase hex characters, got {self.sha256!r}")
+            raise _bad("sha256", f"must be 64 lowercase hex characters, got {self.sha256!r}")
         if self.threads < 1:
-            raise _err(f"threads must be >= 1, got {self.threads}")
+            raise _bad("threads", f"must be >= 1, got {self.threads}")
         if self.output.dtype in _INT_RANGES and self.output.quantization is None:
-            raise _err(
-                f"output.quantization is required for a {self.output.dtype} output (devices dequantize it)"
-            )
+            what = f"must not be null for a {self.output.dtype} output (devices dequantize it)"
+            raise _bad("output.quantization", what)
 
 
 @dataclass(frozen=True)
@@ -248,21 +251,21 @@ class IqaSpec:
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
-            raise _err(f"schema_version must be {SCHEMA_VERSION}, got {self.schema_version}")
+            raise _bad("schema_version", f"must be {SCHEMA_VERSION}, got {self.schema_version}")
         if not self.models:
-            raise _err("models must list at least one model")
+            raise _bad("models", "must list at least one model")
         for key in ("name", "file"):
             seen: set[str] = set()
-            for m in self.models:
+            for k, m in enumerate(self.models):
                 value = getattr(m, key)
                 if value in seen:
-                    raise _err(f"models: two models share the {key} {value!r}")
+                    raise _bad(f"models[{k}].{key}", f"{value!r} is used by an earlier model too")
                 seen.add(value)
         pre = self.preprocessing
         if isinstance(pre, ExplicitPreprocessing):
             want = 3 if pre.gray_to_rgb else self.input.channels
             if len(pre.mean) != want:
-                raise _err(f"preprocessing.mean must hold {want} values (one a channel), got {len(pre.mean)}")
+                raise _bad("preprocessing.mean", f"must hold {want} values (channels), got {len(pre.mean)}")
 
     def model(self, name: str) -> ModelSpec:
         """The model called ``name``; an error listing the names otherwise."""
@@ -298,7 +301,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         if any(type(value) is type(c) and value == c for c in choices):
             return value
         allowed = ", ".join(_json_repr(c) for c in choices)
-        raise _err(f"{path}: must be one of {allowed}, got {_json_repr(value)}")
+        raise _bad(path, f"must be one of {allowed}, got {_json_repr(value)}")
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -309,30 +312,30 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         raise TypeError(f"no generic rule for {tp}")  # pragma: no cover (preprocessing is special-cased)
     if origin is tuple:
         if not isinstance(value, list):
-            raise _err(f"{path}: must be an array, got {_type_name(value)}")
+            raise _bad(path, f"must be an array, got {_type_name(value)}")
         (item, _ellipsis) = typing.get_args(tp)
         return tuple(_convert(item, v, f"{path}[{k}]") for k, v in enumerate(value))
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
-            raise _err(f"{path}: must be an object, got {_type_name(value)}")
+            raise _bad(path, f"must be an object, got {_type_name(value)}")
         return copy.deepcopy(value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise _err(f"{path}: must be true or false, got {_type_name(value)}")
+            raise _bad(path, f"must be true or false, got {_type_name(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _err(f"{path}: must be an integer, got {_json_repr(value)}")
+            raise _bad(path, f"must be an integer, got {_json_repr(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _err(f"{path}: must be a number, got {_type_name(value)}")
+            raise _bad(path, f"must be a number, got {_type_name(value)}")
         if not math.isfinite(value):
-            raise _err(f"{path}: must be a finite number, got {value}")
+            raise _bad(path, f"must be a finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise _err(f"{path}: must be a string, got {_type_name(value)}")
+            raise _bad(path, f"must be a string, got {_type_name(value)}")
         return value
     if isinstance(tp, type) and is_dataclass(tp):
         return _parse_dataclass(tp, value, path)
@@ -349,39 +352,40 @@ def _json_repr(value: Any) -> str:
     return repr(value) if not isinstance(value, (list, dict)) else _type_name(value)
 
 
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
 def _parse_dataclass(cls: type, value: Any, path: str) -> Any:
-    where = f"{path}: " if path else ""
     if not isinstance(value, dict):
-        raise _err(f"{where}must be an object, got {_type_name(value)}")
+        raise _bad(path, f"must be an object, got {_type_name(value)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in fields(cls)]
-    unknown = [k for k in value if k not in names]
-    if unknown:
-        raise _err(
-            f"{where}unknown field(s) {', '.join(repr(k) for k in unknown)}",
-            hint=f"the known fields are: {', '.join(names)}",
-        )
-    missing = [n for n in names if n not in value]
-    if missing:
-        raise _err(f"{where}missing required field(s) {', '.join(repr(n) for n in missing)}")
-    kwargs = {n: _convert(hints[n], value[n], f"{path}.{n}" if path else n) for n in names}
+    for key in value:
+        if key not in names:
+            known = ", ".join(names)
+            raise _bad(_join(path, key), "unknown field", hint=f"the known fields here are: {known}")
+    for name in names:
+        if name not in value:
+            raise _bad(_join(path, name), "required field is missing")
+    kwargs = {n: _convert(hints[n], value[n], _join(path, n)) for n in names}
     try:
         return cls(**kwargs)
     except FetaledgeError as exc:
-        raise _err(f"{where}{exc.message}", exc.hint) from None
+        raise _err(_join(path, exc.message), exc.hint) from None
 
 
 def _parse_preprocessing(value: Any, path: str) -> Preprocessing:
     if not isinstance(value, dict):
-        raise _err(f"{path}: must be an object, got {_type_name(value)}")
+        raise _bad(path, f"must be an object, got {_type_name(value)}")
     folded = value.get("folded_into_graph")
     if folded is True:
         return _parse_dataclass(FoldedPreprocessing, value, path)
     if folded is False:
         return _parse_dataclass(ExplicitPreprocessing, value, path)
     if "folded_into_graph" not in value:
-        raise _err(f"{path}: missing required field 'folded_into_graph'")
-    raise _err(f"{path}.folded_into_graph: must be true or false, got {_json_repr(folded)}")
+        raise _bad(_join(path, "folded_into_graph"), "required field is missing")
+    raise _bad(_join(path, "folded_into_graph"), f"must be true or false, got {_json_repr(folded)}")
 
 
 def spec_from_dict(data: Any, source: str = SPEC_FILE_NAME) -> IqaSpec:
@@ -394,24 +398,25 @@ def spec_from_dict(data: Any, source: str = SPEC_FILE_NAME) -> IqaSpec:
         >>> spec_from_dict({"schema_version": 2})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        fetaledge.errors.FetaledgeError: iqa_spec.json: schema_version 2 is newer than this runtime ...
+        fetaledge.errors.FetaledgeError: iqa_spec.json: schema_version: 2 is newer than this runtime ...
     """
     if not isinstance(data, dict):
         raise _err(f"{source}: the top level must be a JSON object, got {_type_name(data)}")
-    if "schema_version" not in data:
-        raise _err(f"{source}: missing required field 'schema_version'")
-    version = data["schema_version"]
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise _err(f"{source}: schema_version: must be an integer, got {_json_repr(version)}")
-    if version > SCHEMA_VERSION:
-        raise _err(
-            f"{source}: schema_version {version} is newer than this runtime supports ({SCHEMA_VERSION})",
-            hint=f"update fetaledge (or the app) to a version that reads schema {version}, "
-            "or rebuild the bundle with this one",
-        )
-    if version < 1:
-        raise _err(f"{source}: schema_version: must be >= 1, got {version}")
     try:
+        if "schema_version" not in data:
+            raise _bad("schema_version", "required field is missing")
+        version = data["schema_version"]
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise _bad("schema_version", f"must be an integer, got {_json_repr(version)}")
+        if version > SCHEMA_VERSION:
+            raise _bad(
+                "schema_version",
+                f"{version} is newer than this runtime supports ({SCHEMA_VERSION})",
+                hint=f"update fetaledge (or the app) to a version that reads schema {version}, "
+                "or rebuild the bundle with this one",
+            )
+        if version < 1:
+            raise _bad("schema_version", f"must be >= 1, got {version}")
         return _parse_dataclass(IqaSpec, data, "")
     except FetaledgeError as exc:
         raise _err(f"{source}: {exc.message}", exc.hint) from None
