@@ -1,0 +1,40 @@
+"""ONNX export of a raw-frame model (preprocessing folded into the graph): uint8 frame in, logit out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fetaledge.fsio import atomic_path
+
+INPUT_NAME, OUTPUT_NAME = "frame", "logit"
+OPSET = 17
+
+
+def export_onnx(model, example, path: Path, *, dynamic_batch: bool = False, opset: int = OPSET) -> Path:
+    """Export ``model`` (uint8 (B, H, W) -> logits (B,)) to ONNX, batch 1 static unless ``dynamic_batch``.
+
+    Uses the TorchScript exporter (``dynamo=False``): it keeps Gather-based resampling and the nn.MultiheadAttention
+    of open_clip in plain ONNX ops that onnxruntime, NNCF and its quantizers all read.
+
+    Example:
+        >>> export_onnx(raw_model, torch.zeros(1, 562, 744, dtype=torch.uint8), Path("student.onnx"))  # doctest: +SKIP
+    """
+    import torch
+
+    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    with atomic_path(Path(path), suffix=".onnx") as tmp, torch.no_grad():
+        torch.onnx.export(model.eval(), (example,), str(tmp), opset_version=opset, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], dynamic_axes=axes, dynamo=False)
+    return Path(path)
+
+
+def run_onnx_model(path: Path, frames, threads: int = 1):
+    """Logits of an ONNX raw-frame model for frames (N, H, W) uint8, one frame at a time (batch 1)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: f[None]})[0].reshape(-1) for f in frames])

@@ -1,0 +1,106 @@
+"""The target table: what a bundle for each device kind ships, with which runtime, recipe and threads.
+
+A table, not if-chains (DESIGN.md section 5). Each target lists, in order of preference, the artifacts it may
+ship; the build ships the first one that passed its accuracy gate and, when the target says so, only if it
+is not slower than its fp32 parent on this host (otherwise the report says why it was skipped). The fp32
+fallback of the same runtime always ships too, so a device can switch if a delegate misbehaves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fetaledge.errors import FetaledgeError
+
+
+@dataclass(frozen=True)
+class ArtifactChoice:
+    """One candidate model file: runtime + precision (+ the quantization backend that makes INT8)."""
+
+    runtime: str  # "onnxruntime" | "litert"
+    precision: str  # "fp32" | "int8"
+    backend: str | None = None  # quantize backend for int8: "nncf" | "onnxruntime" | "litert"
+
+    @property
+    def key(self) -> str:
+        return f"{self.runtime}-{self.precision}" + (f"-{self.backend}" if self.backend else "")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A device kind. ``recipes`` are quantize recipe dicts (``quantize.recipe_from_dict``) per backend."""
+
+    name: str
+    description: str
+    preference: tuple[ArtifactChoice, ...]
+    fallback: ArtifactChoice
+    recipes: dict[str, dict] = field(default_factory=dict)
+    threads: int = 4
+    int8_must_be_faster_here: bool = False  # only meaningful where this host IS the target kind
+    checks: tuple[str, ...] = ("sha256", "goldens")
+
+
+_ARM_RECIPES = {
+    # S8S8 QDQ, per-channel weights: what ORT and XNNPACK run fastest on ARMv8.2 dot-product cores.
+    "onnxruntime": {"backend": "onnxruntime", "data_types": "S8S8", "per_channel": True, "reduce_range": False},
+    "nncf": {"backend": "nncf", "fast_bias_correction": False},
+    "litert": {"backend": "litert"},
+}
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target(
+            name="arm64",
+            description="Linux aarch64 (tablets and boards running Linux; onnxruntime or LiteRT)",
+            preference=(
+                ArtifactChoice("litert", "int8", "litert"),
+                ArtifactChoice("onnxruntime", "int8", "onnxruntime"),
+                ArtifactChoice("onnxruntime", "int8", "nncf"),
+            ),
+            fallback=ArtifactChoice("onnxruntime", "fp32"),
+            recipes=_ARM_RECIPES,
+            threads=4,
+            checks=("sha256", "goldens", "arm64-emulated"),
+        ),
+        Target(
+            name="android-arm64",
+            description="Android arm64-v8a (the android_demo app: LiteRT with XNNPACK)",
+            preference=(ArtifactChoice("litert", "int8", "litert"),),
+            fallback=ArtifactChoice("litert", "fp32"),
+            recipes=_ARM_RECIPES,
+            threads=4,
+            checks=("sha256", "goldens", "arm64-emulated"),
+        ),
+        Target(
+            name="x86_64",
+            description="x86_64 laptops/desktops (onnxruntime); INT8 only where it beats fp32 on this CPU",
+            preference=(
+                ArtifactChoice("onnxruntime", "int8", "onnxruntime"),
+                ArtifactChoice("onnxruntime", "int8", "nncf"),
+            ),
+            fallback=ArtifactChoice("onnxruntime", "fp32"),
+            recipes={
+                # U8S8 with 7-bit weights: AVX2 without VNNI saturates VPMADDUBSW otherwise.
+                "onnxruntime": {"backend": "onnxruntime", "data_types": "U8S8", "per_channel": True,
+                                "reduce_range": True},
+                "nncf": {"backend": "nncf", "fast_bias_correction": False},
+            },
+            threads=2,
+            int8_must_be_faster_here=True,
+        ),
+    )
+}
+
+
+def get_target(name: str) -> Target:
+    """The target called ``name``; an error listing the known ones otherwise.
+
+    Example:
+        >>> get_target("arm64").fallback.key
+        'onnxruntime-fp32'
+    """
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise FetaledgeError(f"unknown target {name!r}", hint=f"known targets: {', '.join(TARGETS)}") from None
