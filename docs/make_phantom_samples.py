@@ -44,7 +44,8 @@ def main(src: str, dst: str) -> None:
         other = [k for k in range(6) if k not in case.record.annotated_sweeps]
         if other:
             sw = case.read_sweep(other[0])
-            tiles.append((sw.frames[len(sw.labels) // 2], "0 (sweep without AC)", f"{case.uuid[:8]} sweep {other[0] + 1}"))
+            where = f"{case.uuid[:8]} sweep {other[0] + 1}"
+            tiles.append((sw.frames[len(sw.labels) // 2], "0 (sweep without AC)", where))
         if len(tiles) >= 12:
             break
     tiles = tiles[:12]

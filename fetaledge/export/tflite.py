@@ -20,7 +20,8 @@ def export_tflite(model, example, path: Path) -> Path:
     """Convert ``model`` (uint8 (1, H, W) -> logits (1,)) to a fp32 .tflite with litert-torch.
 
     Example:
-        >>> export_tflite(raw_model, torch.zeros(1, 562, 744, dtype=torch.uint8), Path("student.tflite"))  # doctest: +SKIP
+        >>> frame = torch.zeros(1, 562, 744, dtype=torch.uint8)
+        >>> export_tflite(raw_model, frame, Path("student.tflite"))  # doctest: +SKIP
     """
     lt = _litert_torch()
     edge = lt.convert(model.eval(), (example,))
