@@ -126,5 +126,11 @@ def _shared_subjects(fc) -> list[str]:
     return sorted(shared)
 
 
+# Edge stages (export, quantize, build, verify, infer, bench) live in their own module.
+from fetaledge.cli_edge import register as _register_edge  # noqa: E402
+
+_register_edge(main)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,136 @@
+"""Bundle writer: models + ``iqa_spec.json`` + goldens + report, as a folder and a .zip of it.
+
+The folder is assembled under a temporary name and renamed into place, the .zip likewise, so a failed build
+never leaves a half-written bundle where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fetaledge.fsio import atomic_path, ensure_writable_dir, write_json
+from fetaledge.runtime.bundle import sha256_file
+from fetaledge.runtime.decision import DecisionParams
+from fetaledge.runtime.engines import open_engine
+from fetaledge.runtime.introspect import describe
+from fetaledge.runtime.spec import (
+    SCHEMA_VERSION,
+    SPEC_FILE_NAME,
+    FoldedPreprocessing,
+    InputSpec,
+    IqaSpec,
+    Labels,
+    ModelSpec,
+    dump_spec,
+)
+
+GOLDEN_FRAMES = "goldens/frames.json"
+PROB_TOLERANCE = {"fp32": 1e-4, "int8": 2e-3, "fp16": 1e-3}
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model file chosen for the bundle."""
+
+    name: str
+    source: Path
+    runtime: str  # "onnxruntime" | "litert"
+    precision: str  # "fp32" | "int8"
+
+    @property
+    def file(self) -> str:
+        return f"models/{self.name}{self.source.suffix}"
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def _golden_frames(root: Path, spec: IqaSpec, frames: np.ndarray, sources: list[str]) -> dict[str, Any]:
+    """Write raw frames as .npy and the probability each shipped model gives them (run in this runtime)."""
+    (root / "goldens" / "frames").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, (frame, src) in enumerate(zip(frames, sources, strict=True)):
+        rel = f"goldens/frames/frame_{i:03d}.npy"
+        np.save(root / rel, frame)
+        entries.append({"file": rel, "source": src, "expected": {}})
+    for m in spec.models:
+        eng = open_engine(root, m)
+        for e, frame in zip(entries, frames, strict=True):
+            y = eng(frame)
+            p = float(y if m.output_kind == "probability" else _sigmoid(y))
+            e["expected"][m.name] = {"probability": p, "tolerance": PROB_TOLERANCE[m.precision],
+                                     "good": p >= spec.decision.threshold}
+    return {"format": 1, "description": "raw frames -> probability per shipped model (this runtime, 1 frame at "
+            "a time); 'good' = probability >= decision.threshold", "frames": entries}
+
+
+def _golden_sweep(root: Path, spec: IqaSpec, sweep: np.ndarray, source: str) -> None:
+    """A recorded phantom sweep scored by the primary model, with the decisions it must produce."""
+    from fetaledge.runtime.goldens import GoldenCase, golden_document
+
+    m = spec.models[0]
+    eng = open_engine(root, m)
+    probs = [float(v) for v in _sigmoid([eng(f) for f in sweep])] if m.output_kind == "logit" else [
+        float(eng(f)) for f in sweep]
+    doc = golden_document(GoldenCase(f"bundle_sweep_{m.name}", f"{source} scored by {m.name}", spec.decision,
+                                     [probs]))
+    doc["model"] = m.name
+    doc["frames_file"] = "goldens/sweep_frames.npy"
+    np.save(root / "goldens" / "sweep_frames.npy", sweep)
+    (root / "goldens" / "sweep.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, int], decision: DecisionParams,
+                 threads: int, provenance: dict[str, Any], report: dict[str, Any], report_md: str,
+                 golden_frames: np.ndarray, golden_sources: list[str], golden_sweep: np.ndarray,
+                 golden_sweep_source: str, make_zip: bool = True) -> Path:
+    """Assemble a bundle folder (and ``<out>.zip``) atomically.
+
+    Example:
+        >>> write_bundle(Path("bundle"), shipped=[...], raw_hw=(562, 744), ...)  # doctest: +SKIP
+    """
+    from fetaledge.runtime.goldens import write_goldens
+
+    out = Path(out)
+    ensure_writable_dir(out.parent)
+    with atomic_path(out) as tmp:
+        (tmp / "models").mkdir(parents=True)
+        models = []
+        for s in shipped:
+            shutil.copyfile(s.source, tmp / s.file)
+            inp, outp = describe(tmp / s.file, s.runtime)
+            models.append(ModelSpec(s.name, s.file, sha256_file(tmp / s.file), s.runtime, s.precision, threads,
+                                    inp, outp, "logit"))
+        spec = IqaSpec(
+            schema_version=SCHEMA_VERSION,
+            input=InputSpec(raw_hw[0], raw_hw[1], "uint8", "HW", 1),
+            preprocessing=FoldedPreprocessing(
+                True, "in the graph: zero-pad to square (centred), antialiased triangle resample to the model size, "
+                "grey->RGB, normalisation; pass the raw 8-bit grey frame"),
+            models=tuple(models),
+            decision=decision,
+            labels=Labels("no abdominal plane", "abdominal plane (AC measurable)"),
+            provenance=provenance,
+        )
+        dump_spec(spec, tmp / SPEC_FILE_NAME)
+        write_goldens(tmp / "goldens")  # the decision-logic goldens shared with android_demo
+        write_json(tmp / GOLDEN_FRAMES, _golden_frames(tmp, spec, golden_frames, golden_sources))
+        _golden_sweep(tmp, spec, golden_sweep, golden_sweep_source)
+        write_json(tmp / "report.json", report)
+        (tmp / "report.md").write_text(report_md)
+    if make_zip:
+        with atomic_path(out.with_suffix(".zip"), suffix=".zip") as ztmp, zipfile.ZipFile(
+            ztmp, "w", zipfile.ZIP_DEFLATED
+        ) as z:
+            for f in sorted(out.rglob("*")):
+                if f.is_file():
+                    z.write(f, f.relative_to(out.parent))
+    return out

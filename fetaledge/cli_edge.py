@@ -1,0 +1,105 @@
+"""CLI commands of the edge half of the pipeline: export, build, verify, infer (thin wrappers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def _raw_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not HEIGHTxWIDTH (e.g. 562x744)") from None
+    return h, w
+
+
+@click.command("export")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the exported files.")
+@click.option("--format", "formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx,tflite.")
+@click.option("--raw-size", default="562x744", show_default=True, help="Raw frame HEIGHTxWIDTH the graph takes.")
+@click.option("--dynamic-batch", is_flag=True, help="ONNX with a dynamic batch dimension (default: batch 1).")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="ACOUSLIC-layout folder whose frames are used for the parity check (default: phantom frames).")
+def export_cmd(model_dir: Path, out: Path, formats: str, raw_size: str, dynamic_batch: bool, data: Path | None):
+    """Export a model folder to ONNX / TFLite fp32 taking the raw uint8 frame, checked against PyTorch.
+
+    Example: fetaledge export work/student --out work/export
+    """
+    from fetaledge.export.pipeline import export_model
+
+    res = export_model(model_dir, out, raw_hw=_raw_size(raw_size), formats=tuple(formats.split(",")),
+                       dynamic_batch=dynamic_batch, source=data)
+    for fmt, r in res.reports.items():
+        click.echo(f"{fmt:7s} {res.files[fmt]}  {r['bytes'] / 1e6:.2f} MB  max |logit diff| vs torch "
+                   f"{r['max_abs_diff']:.2e} on {r['n_inputs']} frames: {'ok' if r['passed'] else 'FAILED'}")
+
+
+@click.command("verify")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--target", default=None, help="Fail unless the bundle was built for this target.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verification report as JSON.")
+def verify_cmd(bundle: Path, target: str | None, as_json: bool) -> None:
+    """Check a bundle: sha256 of every file, the spec schema, and that its goldens reproduce here.
+
+    Example: fetaledge verify bundle
+    """
+    from fetaledge.runtime.verify import verify_bundle
+
+    report = verify_bundle(bundle, target=target)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for name, r in report["models"].items():
+        click.echo(f"{name}: {r['frames']} golden frames, max |p diff| {r['max_abs_diff']:.2e}, "
+                   f"decision flips {r['decision_flips']}")
+    s = report["sweep"]
+    click.echo(f"recorded sweep: {s['frames']} frames, decisions match: {s['decisions_match']}")
+    click.echo(f"bundle OK ({bundle})")
+
+
+@click.command("infer")
+@click.option("--bundle", type=click.Path(path_type=Path), required=True, help="Bundle folder.")
+@click.argument("case", type=click.Path(path_type=Path))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the result JSON.")
+@click.option("--png", "png_out", type=click.Path(path_type=Path), default=None,
+              help="Write the chosen frame with the probability curve (default: CASE name + .png beside --json).")
+@click.option("--model", default=None, help="Model of the bundle to use (default: the first, the primary).")
+@click.option("--threads", type=int, default=None, help="Threads (default: the spec's).")
+def infer_cmd(bundle: Path, case: Path, json_out: Path | None, png_out: Path | None, model: str | None,
+              threads: int | None) -> None:
+    """Run a bundle over one case stack (.mha of six sweeps): probabilities, events, verdicts, chosen frame.
+
+    Example: fetaledge infer --bundle bundle work/phantom/images/stacked_fetal_ultrasound/<uuid>.mha --json r.json
+    """
+    from fetaledge.fsio import write_json
+    from fetaledge.runtime.infer import infer_case, plot_case
+
+    r = infer_case(bundle, case, model, threads)
+    for k, s in enumerate(r["sweeps"]):
+        v = s["verdict"]
+        found = sum(e["type"] == "PLANE_FOUND" for e in s["events"])
+        click.echo(f"sweep {k + 1}: {v['verdict']:7s} frame {v['frame']:4d}  max p {max(s['probabilities']):.3f}  "
+                   f"plane found {found}x")
+    c = r["case"]
+    click.echo(f"case: {c['verdict']} chosen frame {c['frame']}")
+    if json_out:
+        write_json(json_out, r)
+        click.echo(f"wrote {json_out}")
+    if png_out is None and json_out is not None:
+        png_out = Path(json_out).with_suffix(".png")
+    if png_out is not None:
+        try:
+            plot_case(r, case, png_out)
+            click.echo(f"wrote {png_out}")
+        except ImportError:
+            click.echo("matplotlib is not installed: no PNG (pip install matplotlib)")
+
+
+def register(main: click.Group) -> None:
+    """Add the edge commands to the ``fetaledge`` group."""
+    for cmd in (export_cmd, verify_cmd, infer_cmd):
+        main.add_command(cmd)

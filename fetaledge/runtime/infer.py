@@ -1,0 +1,77 @@
+"""``fetaledge infer``: run a bundle over one case stack (.mha, six sweeps), frame by frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fetaledge.errors import FetaledgeError
+from fetaledge.runtime.classifier import FrameClassifier, process_case
+from fetaledge.runtime.mha import read_mha
+
+N_SWEEPS = 6
+
+
+def infer_case(bundle_dir: Path | str, case_path: Path | str, model: str | None = None,
+               threads: int | None = None) -> dict[str, Any]:
+    """Per-frame probabilities, events, per-sweep verdicts and the case's chosen frame (-1 if none).
+
+    Example:
+        >>> r = infer_case("bundle", "case.mha")  # doctest: +SKIP
+        >>> r["case"]["frame"]
+    """
+    clf = FrameClassifier(bundle_dir, model, threads)
+    stack = read_mha(Path(case_path))
+    n = stack.shape[0]
+    if n == 0 or n % N_SWEEPS:
+        raise FetaledgeError(f"{case_path} holds {n} frames, not six equal sweeps",
+                             hint="pass a case stack of 6 sweeps (840 frames in ACOUSLIC-AI)")
+    per = n // N_SWEEPS
+    sweeps = (iter(stack[k * per + i] for i in range(per)) for k in range(N_SWEEPS))
+    results, case = process_case(clf, sweeps)
+    return {
+        "bundle": str(bundle_dir),
+        "case_file": str(case_path),
+        "model": clf.model.name,
+        "threshold": clf.spec.decision.threshold,
+        "frames_per_sweep": per,
+        "sweeps": [{"probabilities": r.probabilities, "events": [e.to_dict() for e in r.events],
+                    "verdict": r.verdict.to_dict()} for r in results],
+        "case": case.to_dict(),
+    }
+
+
+def plot_case(result: dict[str, Any], stack_path: Path | str, out_png: Path) -> Path:
+    """PNG: the chosen frame (or the best-scoring one if none) above the probability curve of all sweeps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from fetaledge.fsio import atomic_path
+
+    probs = np.concatenate([s["probabilities"] for s in result["sweeps"]])
+    chosen = result["case"]["frame"]
+    shown = chosen if chosen >= 0 else int(np.argmax(probs))
+    frame = read_mha(Path(stack_path))[shown]
+    fig, (a0, a1) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1.3]})
+    a0.imshow(frame, cmap="gray", vmin=0, vmax=255)
+    a0.set_title(f"chosen frame {chosen}" if chosen >= 0 else f"no usable frame (RESCAN); best-scoring {shown}")
+    a0.axis("off")
+    a1.plot(probs, lw=1)
+    a1.axhline(result["threshold"], color="r", ls="--", lw=1, label="threshold")
+    per = result["frames_per_sweep"]
+    for k in range(1, len(result["sweeps"])):
+        a1.axvline(k * per, color="0.7", lw=0.8)
+    if chosen >= 0:
+        a1.axvline(chosen, color="g", lw=1.5, label="chosen")
+    a1.set_xlabel("frame in case (grey lines: sweep boundaries)")
+    a1.set_ylabel("p(abdominal plane)")
+    a1.set_ylim(0, 1)
+    a1.legend(loc="upper right")
+    fig.tight_layout()
+    with atomic_path(Path(out_png), suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    return Path(out_png)
