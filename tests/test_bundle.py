@@ -58,8 +58,9 @@ def bundle(tmp_path_factory) -> Path:
     out = root / "bundle"
     write_bundle(out, shipped=shipped, raw_hw=(562, 744), decision=DecisionParams.from_threshold(threshold, min_run=1),
                  threads=1, provenance={"target": "arm64", "test": True}, report={"metrics": {}},
-                 report_md="# test bundle\n", golden_frames=frames[:6], golden_sources=[f"phantom {i}" for i in range(6)],
-                 golden_sweep=frames[:12], golden_sweep_source="phantom sweep 1")
+                 report_md="# test bundle\n", golden_frames=frames[:6],
+                 golden_sources=[f"phantom {i}" for i in range(6)], golden_sweep=frames[:12],
+                 golden_sweep_source="phantom sweep 1")
     return out
 
 
