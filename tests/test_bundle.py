@@ -172,3 +172,20 @@ def test_runtime_never_imports_torch() -> None:
         "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_arm64_emulated_run_matches_x86(bundle: Path, tmp_path: Path) -> None:
+    from fetaledge.emulate import arm64_available
+
+    if not arm64_available():
+        pytest.skip("arm64 emulation not set up (bash benchmarks/arm64/setup_arm64.sh)")
+    from fetaledge.bench.emulated import compare_arm64
+
+    write_phantom(tmp_path / "ph", PhantomConfig(cases=1, seed=6, frames_per_sweep=10))
+    case = next((tmp_path / "ph" / "images" / "stacked_fetal_ultrasound").iterdir())
+    r = compare_arm64(bundle, [case])
+    assert r["arm64_machine"] == "aarch64"
+    assert r["goldens_verified_on_arm64"], r["arm64_verify_error"]
+    assert r["all_decisions_agree"], r["comparisons"]
+    for row in r["comparisons"].values():
+        assert row["max_abs_prob_diff"] < 1e-4
