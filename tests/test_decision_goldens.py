@@ -74,7 +74,8 @@ def test_golden_reproduces_exactly(path: Path) -> None:
     expected = doc["expected"]
     if doc["kind"] == "sweep":
         got, _ = _run_sweep(params, doc["probabilities"])
-        assert got == expected  # floats compared with ==: bit for bit
+        assert got == expected
+        assert json.dumps(got) == json.dumps(expected)  # shortest repr: equal text <=> equal bits (even -0.0)
         return
     assert doc["kind"] == "case"
     selector = CaseSelector()
@@ -84,7 +85,9 @@ def test_golden_reproduces_exactly(path: Path) -> None:
         records.append(rec)
         selector.add(verdict)
     assert records == expected["sweeps"]
-    assert selector.finish().to_dict() == expected["case"]
+    assert json.dumps(records) == json.dumps(expected["sweeps"])
+    case = selector.finish().to_dict()
+    assert json.dumps(case) == json.dumps(expected["case"])
 
 
 def test_check_mode_passes_and_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
