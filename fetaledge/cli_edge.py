@@ -99,7 +99,55 @@ def infer_cmd(bundle: Path, case: Path, json_out: Path | None, png_out: Path | N
             click.echo("matplotlib is not installed: no PNG (pip install matplotlib)")
 
 
+@click.command("quantize")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--onnx", "onnx_path", type=click.Path(path_type=Path), required=True,
+              help="The fp32 ONNX export of MODEL_DIR (from `fetaledge export`).")
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared frame cache.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for INT8 artifacts and reports.")
+@click.option("--backend", default="all", show_default=True, help="nncf | onnxruntime | litert | all (comma-separated).")
+@click.option("--target", default="arm64", show_default=True, help="Target whose recipes to use (fetaledge.targets).")
+@click.option("--calibration-frames", type=int, default=300, show_default=True)
+@click.option("--max-drop", type=float, default=0.01, show_default=True, help="Gate: largest allowed F1 drop.")
+@click.option("--min-agreement", type=float, default=0.99, show_default=True, help="Gate: decision agreement.")
+def quantize_cmd(model_dir: Path, onnx_path: Path, data: Path, out: Path, backend: str, target: str,
+                 calibration_frames: int, max_drop: float, min_agreement: float) -> None:
+    """INT8 artifacts of a student through NNCF, ONNX Runtime and LiteRT, each behind the accuracy gate.
+
+    Example:
+    fetaledge quantize work/student/model --onnx work/export/student.onnx --data work/cache --out work/quant
+    """
+    from fetaledge.data.cache import FrameCache
+    from fetaledge.export.pipeline import raw_model_from_dir  # noqa: F401  (fails early without torch)
+    from fetaledge.quantization import BACKENDS, quantize_student
+    from fetaledge.targets import get_target
+
+    backends = BACKENDS if backend == "all" else tuple(b.strip() for b in backend.split(","))
+    cache = FrameCache(data)
+    raw_hw = (int(cache.manifest["raw_height"]), int(cache.manifest["raw_width"]))
+    summary = quantize_student(model_dir=model_dir, fp32_onnx=onnx_path, cache=cache, out_dir=out,
+                               backends=backends, recipes=get_target(target).recipes,
+                               n_calibration=calibration_frames, max_drop=max_drop, min_agreement=min_agreement,
+                               raw_hw=raw_hw, log=click.echo)
+    click.echo(quantize_table(summary))
+
+
+def quantize_table(summary: dict) -> str:
+    rows = [f"{'backend':<12} {'gate':<7} {'F1 fp32':>8} {'F1 int8':>8} {'agree':>7} {'MB':>6} {'input':>6}  float ops"]
+    for b, e in summary["backends"].items():
+        if "skipped" in e:
+            rows.append(f"{b:<12} skipped  {e['skipped']}")
+            continue
+        def f(k: str, e: dict = e) -> str:
+            return f"{e[k]:.4f}" if e.get(k) is not None else "-"
+
+        mb = f"{e['size_bytes'] / 1e6:.2f}" if "size_bytes" in e else "-"
+        rows.append(f"{b:<12} {'PASS' if e['passed'] else 'FAIL':<7} {f('f1_fp32'):>8} {f('f1_int8'):>8} "
+                    f"{f('agreement'):>7} {mb:>6} {e.get('input_dtype', '-'):>6}  {', '.join(e.get('float_ops', []))}")
+    return "\n".join(rows)
+
+
 def register(main: click.Group) -> None:
     """Add the edge commands to the ``fetaledge`` group."""
-    for cmd in (export_cmd, verify_cmd, infer_cmd):
+    for cmd in (export_cmd, quantize_cmd, verify_cmd, infer_cmd):
         main.add_command(cmd)
