@@ -104,9 +104,10 @@ def infer_cmd(bundle: Path, case: Path, json_out: Path | None, png_out: Path | N
 @click.option("--onnx", "onnx_path", type=click.Path(path_type=Path), required=True,
               help="The fp32 ONNX export of MODEL_DIR (from `fetaledge export`).")
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared frame cache.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for INT8 artifacts and reports.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for INT8 artifacts and reports.")
+@click.option("--backend", default="all", show_default=True,
+              help="nncf | onnxruntime | litert | all (comma-separated).")
 @click.option("--target", default="arm64", show_default=True, help="Target whose recipes to use (fetaledge.targets).")
 @click.option("--calibration-frames", type=int, default=300, show_default=True)
 @click.option("--max-drop", type=float, default=0.01, show_default=True, help="Gate: largest allowed F1 drop.")
