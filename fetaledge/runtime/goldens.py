@@ -1,8 +1,11 @@
-"""Decision goldens shared by pytest and the Kotlin ``iqa-core`` tests (``tests/goldens/decision/*.json``).
+"""Goldens shared by pytest and the Kotlin ``iqa-core`` tests: ``tests/goldens/decision/*.json`` and
+``tests/goldens/spec/spec_cases.json``.
 
-Each golden is one JSON file: the decision parameters, the input probabilities and what must come out
-(events, verdicts, chosen frames, or the error). The inputs are defined here, the expected outputs are
+Each decision golden is one JSON file: the decision parameters, the input probabilities and what must come
+out (events, verdicts, chosen frames, or the error). The inputs are defined here, the expected outputs are
 computed by ``fetaledge.runtime.decision`` and reviewed by hand (``docs/decision_logic.md`` explains them).
+The spec golden lists ``iqa_spec.json`` documents, each valid or with exactly one defect, and the field the
+first error must name (``fetaledge.runtime.spec`` computes it; the intended field is asserted here too).
 
     python -m fetaledge.runtime.goldens               # check: the files on disk reproduce (exit 1 if not)
     python -m fetaledge.runtime.goldens --regenerate  # rewrite them ON PURPOSE (the only way they change)
