@@ -16,8 +16,8 @@ FLOAT_DTYPES = ("float32", "float16", "float64", "bfloat16")
 class TensorSpec:
     """One model input or output as the runtime sees it.
 
-    ``scale``/``zero_point`` are set only for quantized integer tensors: real = (q - zero_point) * scale.
-    A raw integer tensor (e.g. a uint8 frame that the graph casts to float itself) has both ``None``.
+    ``scale``/``zero_point`` are set only for quantized integer tensors: real = (q - zero_point) * scale. A
+    raw integer tensor (e.g. a uint8 frame that the graph casts to float itself) has both ``None``.
     """
 
     name: str
@@ -44,7 +44,8 @@ class OpRecord:
 
     For QDQ ONNX, an input that comes out of a DequantizeLinear is reported with the integer dtype fed into
     that DequantizeLinear (the runtime fuses the pair into an integer kernel); QuantizeLinear/DequantizeLinear
-    nodes themselves are not listed. ``is_float`` is true when any non-constant input or output is floating point.
+    nodes themselves are not listed. ``is_float`` is true when any non-constant input or output is floating
+    point.
     """
 
     name: str
@@ -54,8 +55,11 @@ class OpRecord:
     is_float: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "input_dtypes": list(self.input_dtypes),
-                "output_dtypes": list(self.output_dtypes)}
+        return {
+            **dataclasses.asdict(self),
+            "input_dtypes": list(self.input_dtypes),
+            "output_dtypes": list(self.output_dtypes),
+        }
 
 
 @dataclasses.dataclass(frozen=True)

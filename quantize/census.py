@@ -1,11 +1,12 @@
 """Op census of an artifact: every operator with the dtypes it computes on, and which ones stayed float.
 
-``onnx_census`` reads QDQ ONNX with the ``onnx`` package; ``tflite_census`` parses the .tflite flatbuffer with the
-schema bundled in ``ai_edge_litert``. Both are imported lazily.
+``onnx_census`` reads QDQ ONNX with the ``onnx`` package; ``tflite_census`` parses the .tflite flatbuffer with
+the schema bundled in ``ai_edge_litert``. Both are imported lazily.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,8 @@ def onnx_census(path: Path) -> tuple[OpRecord, ...]:
     """
     onnx = _import_onnx()
     model = onnx.load(str(path))
-    try:
+    with contextlib.suppress(Exception):  # without inferred types the census says "unknown"
         model = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 - census works without inferred types, it just says "unknown"
-        pass
     graph = model.graph
 
     def dtype_name(elem_type: int) -> str:
@@ -112,8 +111,13 @@ def onnx_census(path: Path) -> tuple[OpRecord, ...]:
         outs = [effective_output(o) for o in node.output if o]
         if node.op_type in _FUSABLE_ACTIVATIONS and all(o not in FLOAT_DTYPES for o in outs):
             src = producer.get(node.input[0])
-            if src is not None and src.op_type not in _QDQ and effective_output(src.output[0]) not in FLOAT_DTYPES:
+            if (
+                src is not None
+                and src.op_type not in _QDQ
+                and effective_output(src.output[0]) not in FLOAT_DTYPES
+            ):
                 data_in = outs[:1]  # the activation is fused into its integer producer
+                ins = [(outs[0], False)]
         records.append(
             OpRecord(
                 name=node.name or f"{node.op_type}_{idx}",

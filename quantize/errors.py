@@ -38,6 +38,7 @@ class MissingExtraError(QuantizeError, ImportError):
         self.pip_command = pip_command
         detail = f" ({cause})" if cause else ""
         super().__init__(
-            f"quantization backend {backend!r} needs the Python module {module!r}, which is not importable{detail}",
+            f"quantization backend {backend!r} needs the Python module {module!r}, "
+            f"which is not importable{detail}",
             hint=pip_command,
         )

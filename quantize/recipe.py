@@ -1,8 +1,8 @@
 """Recipe base class: typed, frozen, validated dataclasses that round-trip exactly through JSON.
 
-Each backend module defines one subclass (``NNCFRecipe``, ``ORTRecipe``, ``LiteRTRecipe``). The JSON form carries
-a ``backend`` discriminator, so :func:`recipe_from_json` can rebuild the right class; an unknown key, a wrong type
-or a value outside the allowed set is a :class:`~quantize.errors.RecipeError` naming the field.
+Each backend module defines one subclass (``NNCFRecipe``, ``ORTRecipe``, ``LiteRTRecipe``). The JSON form
+carries a ``backend`` discriminator, so :func:`recipe_from_json` can rebuild the right class; an unknown key,
+a wrong type or a value outside the allowed set is a :class:`~quantize.errors.RecipeError` naming the field.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ R = TypeVar("R", bound="Recipe")
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """Base of every backend recipe. Subclasses set ``BACKEND`` and declare a ``backend`` field defaulting to it.
+    """Base of every backend recipe. Subclasses set ``BACKEND`` and declare a ``backend`` field defaulting
+    to it.
 
     Lists given for tuple fields are turned into tuples (recipes stay hashable), ints given for float fields
     into floats, and every field is checked against its annotation when the recipe is built.
@@ -60,7 +61,8 @@ class Recipe:
 
     @classmethod
     def from_dict(cls: type[R], data: dict[str, Any]) -> R:
-        """Build the recipe from a dict; unknown keys and a wrong ``backend`` are errors, missing keys default."""
+        """Build the recipe from a dict; unknown keys and a wrong ``backend`` are errors, missing keys
+        default."""
         if not isinstance(data, dict):
             raise RecipeError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
         backend = data.get("backend", cls.BACKEND)
@@ -152,11 +154,15 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
         >>> recipe_from_dict({"backend": "onnxruntime", "per_channel": True}).per_channel
         True
     """
-    from quantize.backends import get_backend  # local: the registry imports backend modules, which import this
+    # Imported here: the registry imports the backend modules, which import this module.
+    from quantize.backends import backends
 
     if not isinstance(data, dict) or "backend" not in data:
         raise RecipeError("recipe JSON needs a 'backend' key", hint="write recipes with Recipe.to_json()")
-    return get_backend(str(data["backend"])).RECIPE.from_dict(data)
+    known = backends()
+    if data["backend"] not in known:
+        raise RecipeError(f"recipe for unknown backend {data['backend']!r}; known: {sorted(known)}")
+    return known[data["backend"]].RECIPE.from_dict(data)
 
 
 def recipe_from_json(text: str) -> Recipe:

@@ -2,11 +2,11 @@
 
 litert-torch's static PT2E conversion folds the boundary quantize/dequantize into the model, so its inputs and
 outputs come out as int8 with a scale and zero point. Devices often want uint8 (camera frames) or float32 (a
-logit). TensorFlow's ``modify_model_interface`` tool only goes the other way round (float boundary -> integer),
-and the TFLite converter's ``inference_input_type`` needs TensorFlow, so this module rewrites the boundary
-itself: it adds a QUANTIZE (float32/uint8 -> int8) after an input or a DEQUANTIZE/QUANTIZE (int8 -> float32/
-uint8) before an output, and points the subgraph and its signature at the new tensor. Arithmetic is unchanged:
-uint8 keeps the scale and shifts the zero point by 128, so results are bit-identical.
+logit). TensorFlow's ``modify_model_interface`` tool only goes the other way round (float boundary ->
+integer), and the TFLite converter's ``inference_input_type`` needs TensorFlow, so this module rewrites the
+boundary itself: it adds a QUANTIZE (float32/uint8 -> int8) after an input or a DEQUANTIZE/QUANTIZE (int8 ->
+float32 or uint8) before an output, and points the subgraph and its signature at the new tensor. Arithmetic is
+unchanged: uint8 keeps the scale and shifts the zero point by 128, so results are bit-identical.
 """
 
 from __future__ import annotations
@@ -61,14 +61,16 @@ def _boundary_tensor(schema: Any, sg: Any, like: Any, dtype: IODtype, qp: tuple[
 def _describe(schema: Any, tensor: Any) -> str:
     names = {v: k.lower() for k, v in vars(schema.TensorType).items() if isinstance(v, int)}
     qp = _qparams(tensor)
-    return names.get(tensor.type, "unknown") + (f" (scale {qp[0]:.6g}, zero point {qp[1]})" if qp else " (raw)")
+    return names.get(tensor.type, "unknown") + (
+        f" (scale {qp[0]:.6g}, zero point {qp[1]})" if qp else " (raw)"
+    )
 
 
 def set_io_dtypes(tflite: bytes, input_dtype: IODtype, output_dtype: IODtype) -> tuple[bytes, list[str]]:
     """Return the model with every input of ``input_dtype`` and every output of ``output_dtype``, plus notes.
 
-    An input/output already of the requested dtype is left alone (a raw uint8 frame input stays raw uint8).
-    A conversion that would need a scale the model does not have (e.g. a float input asked to become int8) is a
+    An input/output already of the requested dtype is left alone (a raw uint8 frame input stays raw uint8). A
+    conversion that would need a scale the model does not have (e.g. a float input asked to become int8) is a
     :class:`~quantize.errors.QuantizeError` that says what the tensor is.
 
     Example:
@@ -109,7 +111,8 @@ def set_io_dtypes(tflite: bytes, input_dtype: IODtype, output_dtype: IODtype) ->
         qp = _qparams(tensor)
         if tensor.type != int8 or qp is None:
             raise QuantizeError(
-                f"model output {pos} is {_describe(schema, tensor)}; it cannot be presented as {output_dtype}",
+                f"model output {pos} is {_describe(schema, tensor)}; "
+                f"it cannot be presented as {output_dtype}",
                 hint="set the recipe's output_dtype to the tensor's own dtype",
             )
         new = _boundary_tensor(schema, sg, tensor, output_dtype, qp)
