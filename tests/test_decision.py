@@ -241,3 +241,21 @@ def test_run_case_six_sweeps() -> None:
     assert [v.verdict.value for v in verdicts].count("USABLE") == 1
     assert (case.frame, case.sweep, case.sweep_frame) == (2 * 140 + 51, 2, 51)
     assert not math.isnan(case.score or 0.0)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "fetaledge.runtime.decision",
+        "fetaledge.runtime.spec",
+        "fetaledge.runtime.bundle",
+        "fetaledge.runtime.goldens",
+        "fetaledge.metrics",
+    ],
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
