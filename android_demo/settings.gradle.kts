@@ -25,3 +25,4 @@ dependencyResolutionManagement {
 rootProject.name = "fetaledge-android-demo"
 
 include(":iqa-core")
+include(":app")

@@ -1,0 +1,295 @@
+package org.fetaledge.demo
+
+import android.app.Application
+import android.graphics.Bitmap
+import android.util.Log
+import androidx.lifecycle.AndroidViewModel
+import androidx.lifecycle.viewModelScope
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.asCoroutineDispatcher
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.update
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runInterruptible
+import kotlinx.coroutines.withContext
+import org.fetaledge.demo.core.BestFrame
+import org.fetaledge.demo.core.FrameResult
+import org.fetaledge.demo.core.FrameSource
+import org.fetaledge.demo.core.NpyReplaySource
+import org.fetaledge.demo.core.PushFrameSource
+import org.fetaledge.demo.core.ReplayPacer
+import org.fetaledge.demo.core.SelfCheck
+import org.fetaledge.demo.core.SelfCheckReport
+import org.fetaledge.demo.core.SweepListener
+import org.fetaledge.demo.core.SweepRunner
+import org.fetaledge.demo.core.formatEvent
+import org.fetaledge.demo.core.formatVerdict
+import org.fetaledge.iqa.IqaException
+import org.fetaledge.iqa.SweepVerdict
+import java.util.concurrent.Executors
+
+sealed interface LoadState {
+    data object Loading : LoadState
+
+    data class Ready(val info: ModelInfo) : LoadState
+
+    data class Failed(val problem: String, val hint: String?) : LoadState
+}
+
+sealed interface SelfCheckState {
+    data object Waiting : SelfCheckState
+
+    data class Running(val done: Int, val total: Int) : SelfCheckState
+
+    data class Done(val report: SelfCheckReport, val msPerFrame: Double) : SelfCheckState
+
+    /** The check could not run (no recorded sweep, a crash): shown as FAIL with the reason. */
+    data class Failed(val reason: String) : SelfCheckState
+}
+
+/** The sweep on screen: live while [running], then its verdict (or [stopped] / [error]). */
+data class SweepUi(
+    val running: Boolean = false,
+    val source: String? = null,
+    val frameIndex: Int = -1,
+    val frameCount: Int? = null,
+    val probability: Double? = null,
+    val smoothed: Double? = null,
+    val inPlane: Boolean = false,
+    val current: Bitmap? = null,
+    val bestIndex: Int = -1,
+    val bestScore: Double? = null,
+    val bestBitmap: Bitmap? = null,
+    val verdict: SweepVerdict? = null,
+    val stopped: Boolean = false,
+    val error: String? = null,
+    val events: List<String> = emptyList(),
+    val msPerFrame: Double? = null,
+    val lateFrames: Int = 0,
+    val droppedFrames: Int = 0,
+)
+
+data class UiState(
+    val load: LoadState = LoadState.Loading,
+    val selfCheck: SelfCheckState = SelfCheckState.Waiting,
+    val sweep: SweepUi = SweepUi(),
+    /** Why the recorded sweep cannot be replayed, or null when it can. */
+    val replayProblem: String? = null,
+)
+
+/**
+ * The app's session, surviving rotation: loads and checks the bundle, runs the self-check, then sweeps (the
+ * recorded one, or any [FrameSource]). All inference runs on ONE background thread ("iqa-inference": the LiteRT
+ * interpreter is not thread-safe), never on the UI thread; the UI observes [state].
+ *
+ * How a probe SDK plugs in (see FrameSource and PushFrameSource in core/Frames.kt):
+ * ```
+ * val source = PushFrameSource(height = 562, width = 744, description = "probe XYZ")
+ * sdk.onGreyFrame { buffer, rowStride, tNanos -> source.offer(buffer, rowStride, tNanos) }
+ * viewModel.startSweep(source)          // ... and at the end of the sweep: viewModel.endLiveSweep()
+ * ```
+ */
+class IqaViewModel(application: Application) : AndroidViewModel(application) {
+    private val executor = Executors.newSingleThreadExecutor { r -> Thread(r, "iqa-inference") }
+    private val inference = executor.asCoroutineDispatcher()
+
+    private val _state = MutableStateFlow(UiState())
+    val state: StateFlow<UiState> = _state.asStateFlow()
+
+    private var bundle: LoadedBundle? = null
+    private var startupJob: Job? = null
+    private var sweepJob: Job? = null
+    private var liveSource: PushFrameSource? = null
+
+    init {
+        startupJob = viewModelScope.launch {
+            if (load()) selfCheck()
+        }
+    }
+
+    private suspend fun load(): Boolean {
+        val loaded = try {
+            withContext(inference) { BundleLoader.load(getApplication()) }
+        } catch (e: CancellationException) {
+            throw e
+        } catch (e: IqaException) {
+            Log.e(TAG, "bundle rejected: ${e.message}")
+            _state.update { it.copy(load = LoadState.Failed(e.problem, e.hint)) }
+            return false
+        } catch (e: Throwable) {
+            Log.e(TAG, "bundle could not be loaded", e)
+            _state.update { it.copy(load = LoadState.Failed("${e.javaClass.simpleName}: ${e.message}", "see logcat, tag $TAG")) }
+            return false
+        }
+        bundle = loaded
+        _state.update { it.copy(load = LoadState.Ready(loaded.info), replayProblem = if (loaded.frames == null) loaded.sweepProblem else null) }
+        return true
+    }
+
+    /**
+     * Scores every frame of the recorded sweep with the model and compares with goldens/sweep.json by the rule of
+     * `fetaledge verify` (SelfCheck.compare). The result stays on screen as PASS or FAIL.
+     */
+    private suspend fun selfCheck() {
+        val b = bundle ?: return
+        val golden = b.golden
+        val frames = b.frames
+        if (golden == null || frames == null) {
+            _state.update { it.copy(selfCheck = SelfCheckState.Failed(b.sweepProblem ?: "the bundle has no recorded sweep")) }
+            return
+        }
+        val n = frames.count
+        _state.update { it.copy(selfCheck = SelfCheckState.Running(0, n)) }
+        try {
+            val (report, ms) = runInterruptible(inference) {
+                val probabilities = ArrayList<Double>(n)
+                val buf = ByteArray(frames.frameBytes)
+                val t0 = System.nanoTime()
+                for (i in 0 until n) {
+                    if (Thread.interrupted()) throw InterruptedException()
+                    probabilities.add(b.classifier.probability(frames.frame(i, buf)))
+                    if (i % 4 == 3 || i == n - 1) _state.update { it.copy(selfCheck = SelfCheckState.Running(i + 1, n)) }
+                }
+                val msPerFrame = (System.nanoTime() - t0) / 1e6 / maxOf(n, 1)
+                SelfCheck.compare(golden, b.model.name, b.model.precision, b.spec.decision, probabilities) to msPerFrame
+            }
+            Log.i(TAG, "self-check ${report.summary()}")
+            for (p in report.problems) Log.w(TAG, "self-check: $p")
+            _state.update { it.copy(selfCheck = SelfCheckState.Done(report, ms)) }
+        } catch (e: CancellationException) {
+            throw e
+        } catch (e: Throwable) {
+            Log.e(TAG, "self-check crashed", e)
+            _state.update { it.copy(selfCheck = SelfCheckState.Failed("${e.javaClass.simpleName}: ${e.message}")) }
+        }
+    }
+
+    /** Replay the bundle's recorded sweep at [fps] frames per second. */
+    fun startReplay(fps: Double) {
+        val frames = bundle?.frames ?: return
+        startSweep(NpyReplaySource(frames, ReplayPacer(fps)))
+    }
+
+    /**
+     * Run one sweep from [source] (takes ownership: it is closed when the sweep ends, fails or is replaced). A running
+     * sweep is cancelled first; the sweep starts after the start-up self-check.
+     */
+    fun startSweep(source: FrameSource) {
+        val previous = sweepJob
+        liveSource = source as? PushFrameSource
+        val job = viewModelScope.launch {
+            previous?.cancelAndJoin()
+            startupJob?.join()
+            val b = bundle
+            if (b == null) return@launch
+            if (source.height != b.spec.input.height || source.width != b.spec.input.width) {
+                _state.update {
+                    it.copy(sweep = SweepUi(error = "${source.description} delivers ${source.height}x${source.width} frames, " +
+                        "the model takes ${b.spec.input.height}x${b.spec.input.width}"))
+                }
+                return@launch
+            }
+            _state.update { it.copy(sweep = SweepUi(running = true, source = source.description, frameCount = source.frameCount)) }
+            val listener = UiSweepListener(source, b.spec.input.width, b.spec.input.height)
+            try {
+                runInterruptible(inference) {
+                    SweepRunner(b.spec.decision, b.classifier::probability).run(source, listener)
+                }
+            } catch (e: CancellationException) {
+                _state.update { it.copy(sweep = it.sweep.copy(stopped = true, events = listOf("sweep stopped") + it.sweep.events)) }
+                throw e
+            } catch (e: Throwable) {
+                Log.e(TAG, "sweep failed", e)
+                val msg = (e as? IqaException)?.problem ?: "${e.javaClass.simpleName}: ${e.message}"
+                _state.update { it.copy(sweep = it.sweep.copy(error = msg)) }
+            } finally {
+                _state.update { it.copy(sweep = it.sweep.copy(running = false)) }
+            }
+        }
+        // Closed however the job ends, even when it is cancelled before it starts.
+        job.invokeOnCompletion { source.close() }
+        sweepJob = job
+    }
+
+    /** Stop the running sweep without a verdict. */
+    fun stopSweep() {
+        sweepJob?.cancel()
+    }
+
+    /** End a live sweep: the frames already taken get their verdict. */
+    fun endLiveSweep() {
+        liveSource?.endSweep()
+    }
+
+    /** Turns the runner's callbacks (inference thread) into UI state. */
+    private inner class UiSweepListener(
+        private val source: FrameSource,
+        private val width: Int,
+        private val height: Int,
+    ) : SweepListener {
+        private val ring = GreyBitmapRing(width, height)
+        private var shownBest: BestFrame? = null
+        private var bestBitmap: Bitmap? = null
+        private var avgMs: Double? = null
+
+        override fun onFrame(result: FrameResult) {
+            val current = ring.render(result.pixels)
+            val best = result.best
+            if (best != null && best !== shownBest) {
+                shownBest = best
+                bestBitmap = GreyBitmaps.create(best.pixels, width, height)
+            }
+            val ms = result.inferenceNanos / 1e6
+            val avg = avgMs?.let { 0.9 * it + 0.1 * ms } ?: ms
+            avgMs = avg
+            val lines = result.events.map { formatEvent(result.index, it) }.reversed()
+            val late = (source as? NpyReplaySource)?.lateFrames ?: 0
+            val dropped = (source as? PushFrameSource)?.droppedFrames ?: 0
+            val bestNow = bestBitmap
+            _state.update { s ->
+                s.copy(
+                    sweep = s.sweep.copy(
+                        frameIndex = result.index,
+                        frameCount = result.frameCount,
+                        probability = result.probability,
+                        smoothed = result.smoothed,
+                        inPlane = result.inPlane,
+                        current = current,
+                        bestIndex = best?.index ?: -1,
+                        bestScore = best?.score,
+                        bestBitmap = bestNow,
+                        events = (lines + s.sweep.events).take(MAX_EVENTS),
+                        msPerFrame = avg,
+                        lateFrames = late,
+                        droppedFrames = dropped,
+                    ),
+                )
+            }
+        }
+
+        override fun onFinished(verdict: SweepVerdict, best: BestFrame?) {
+            Log.i(TAG, formatVerdict(verdict))
+            _state.update { s ->
+                s.copy(sweep = s.sweep.copy(verdict = verdict, inPlane = false, events = (listOf(formatVerdict(verdict)) + s.sweep.events).take(MAX_EVENTS)))
+            }
+        }
+    }
+
+    override fun onCleared() {
+        liveSource?.close()
+        val b = bundle
+        // viewModelScope is cancelled by now (running work is being interrupted); close the interpreter on its own
+        // thread after that work has ended, then let the thread go.
+        executor.execute { b?.classifier?.close() }
+        executor.shutdown()
+        super.onCleared()
+    }
+
+    private companion object {
+        const val MAX_EVENTS = 60
+    }
+}

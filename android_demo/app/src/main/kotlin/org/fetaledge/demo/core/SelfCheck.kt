@@ -1,0 +1,234 @@
+package org.fetaledge.demo.core
+
+import org.fetaledge.iqa.DecisionParams
+import org.fetaledge.iqa.Event
+import org.fetaledge.iqa.IqaException
+import org.fetaledge.iqa.Json
+import org.fetaledge.iqa.SweepTracker
+import org.fetaledge.iqa.SweepVerdict
+import java.util.Locale
+import kotlin.math.abs
+import kotlin.math.max
+
+/*
+ * The start-up self-check: the bundle's recorded sweep (goldens/sweep.json + goldens/sweep_frames.npy), scored on
+ * this device, must reproduce what the Python runtime recorded when the bundle was built, by the same rule as
+ * `fetaledge verify` (fetaledge/runtime/verify.py):
+ *   - every probability within the precision's tolerance (int8 2e-3, fp32 1e-4, fp16 1e-3), |p_device - p_golden| <= tol;
+ *   - the decisions identical: the same events (emitting frame, type, named frame) in the same order and the same
+ *     verdict and chosen frame. Python compares the whole expected block, scores included, because it runs the same
+ *     runtime that wrote the golden; a device runs another build of LiteRT (arm64 XNNPACK kernels, another exp()),
+ *     so an event's score is compared within the same tolerance: a raw-p score obviously, and a smoothed score
+ *     because it is a convex combination of probabilities that each differ by at most tol.
+ * It also replays the golden's own probabilities through iqa-core and requires the recorded decisions BIT FOR BIT
+ * (the Kotlin/Python decision parity, on a real sweep), and checks that the golden was made with the model and the
+ * decision parameters the app uses.
+ */
+
+/** goldens/sweep.json of a bundle (fetaledge/bundle.py _golden_sweep). */
+class SweepGolden(
+    val name: String,
+    val model: String,
+    val framesFile: String,
+    val params: DecisionParams,
+    val probabilities: List<Double>,
+    val expectedEvents: List<ExpectedEvent>,
+    val expectedVerdict: ExpectedVerdict,
+) {
+    /** One event as the golden records it: [at] is the frame whose update emitted it. */
+    data class ExpectedEvent(val at: Int, val type: String, val frame: Int, val score: Double)
+
+    data class ExpectedVerdict(val verdict: String, val frame: Int, val score: Double?, val nFrames: Int)
+
+    companion object {
+        /** Parse the golden text; [source] names it in errors. */
+        fun parse(text: String, source: String): SweepGolden {
+            fun bad(what: String): Nothing = throw IqaException("$source: $what", "rebuild the bundle (fetaledge build)")
+            val doc = try {
+                Json.parse(text)
+            } catch (e: IqaException) {
+                bad(e.problem)
+            }
+            val o = doc as? Json.Obj ?: bad("the top level must be an object")
+            fun field(obj: Json.Obj, key: String, path: String = key): Json = obj[key] ?: bad("$path: required field is missing")
+            fun str(v: Json, path: String): String = (v as? Json.Str)?.value ?: bad("$path: must be a string")
+            fun int(v: Json, path: String): Int {
+                val n = (v as? Json.Num)?.toLongOrNull() ?: bad("$path: must be an integer")
+                if (n < Int.MIN_VALUE || n > Int.MAX_VALUE) bad("$path: out of range")
+                return n.toInt()
+            }
+            fun dbl(v: Json, path: String): Double {
+                val d = (v as? Json.Num)?.toDouble() ?: bad("$path: must be a number")
+                if (!d.isFinite()) bad("$path: must be finite")
+                return d
+            }
+            fun obj(v: Json, path: String): Json.Obj = v as? Json.Obj ?: bad("$path: must be an object")
+            fun arr(v: Json, path: String): List<Json> = (v as? Json.Arr)?.items ?: bad("$path: must be an array")
+
+            val format = int(field(o, "format"), "format")
+            if (format != 1) bad("format: $format is not supported (1 is)")
+            if (str(field(o, "kind"), "kind") != "sweep") bad("kind: must be \"sweep\"")
+            val p = obj(field(o, "params"), "params")
+            val params = try {
+                DecisionParams(
+                    threshold = dbl(field(p, "threshold", "params.threshold"), "params.threshold"),
+                    enterThreshold = dbl(field(p, "enter_threshold", "params.enter_threshold"), "params.enter_threshold"),
+                    exitThreshold = dbl(field(p, "exit_threshold", "params.exit_threshold"), "params.exit_threshold"),
+                    minRun = int(field(p, "min_run", "params.min_run"), "params.min_run"),
+                    smoothingAlpha = dbl(field(p, "smoothing_alpha", "params.smoothing_alpha"), "params.smoothing_alpha"),
+                )
+            } catch (e: IqaException) {
+                if (e.problem.startsWith("$source:")) throw e
+                bad("params.${e.problem}")
+            }
+            val probs = arr(field(o, "probabilities"), "probabilities").mapIndexed { i, v -> dbl(v, "probabilities[$i]") }
+            val exp = obj(field(o, "expected"), "expected")
+            if (field(exp, "error", "expected.error") != Json.Null) bad("expected.error: a recorded sweep golden has no error")
+            val events = arr(field(exp, "events", "expected.events"), "expected.events").mapIndexed { k, v ->
+                val path = "expected.events[$k]"
+                val e = obj(v, path)
+                ExpectedEvent(
+                    int(field(e, "at", "$path.at"), "$path.at"),
+                    str(field(e, "type", "$path.type"), "$path.type"),
+                    int(field(e, "frame", "$path.frame"), "$path.frame"),
+                    dbl(field(e, "score", "$path.score"), "$path.score"),
+                )
+            }
+            val v = obj(field(exp, "verdict", "expected.verdict"), "expected.verdict")
+            val scoreJson = field(v, "score", "expected.verdict.score")
+            val verdict = ExpectedVerdict(
+                str(field(v, "verdict", "expected.verdict.verdict"), "expected.verdict.verdict"),
+                int(field(v, "frame", "expected.verdict.frame"), "expected.verdict.frame"),
+                if (scoreJson == Json.Null) null else dbl(scoreJson, "expected.verdict.score"),
+                int(field(v, "n_frames", "expected.verdict.n_frames"), "expected.verdict.n_frames"),
+            )
+            return SweepGolden(
+                name = str(field(o, "name"), "name"),
+                model = str(field(o, "model"), "model"),
+                framesFile = str(field(o, "frames_file"), "frames_file"),
+                params = params,
+                probabilities = probs,
+                expectedEvents = events,
+                expectedVerdict = verdict,
+            )
+        }
+    }
+}
+
+/** The outcome of the self-check, for the UI and the log. */
+class SelfCheckReport(
+    val passed: Boolean,
+    val frames: Int,
+    val maxAbsDiff: Double,
+    val tolerance: Double,
+    val decisionsMatch: Boolean,
+    val verdict: SweepVerdict?,
+    val problems: List<String>,
+) {
+    /** One line: "PASS: 120 frames, max |dp| 0.00041 <= 0.002, decisions identical (USABLE frame 57)". */
+    fun summary(): String {
+        val head = if (passed) "PASS" else "FAIL"
+        val v = verdict?.let { if (it.frame >= 0) "${it.verdict} frame ${it.frame}" else it.verdict.name } ?: "no verdict"
+        val diff = "max |dp| ${String.format(Locale.ROOT, "%.2g", maxAbsDiff)} ${if (maxAbsDiff <= tolerance) "<=" else ">"} ${formatTolerance(tolerance)}"
+        val dec = if (decisionsMatch) "decisions identical" else "decisions differ"
+        return "$head: $frames frames, $diff, $dec ($v)"
+    }
+}
+
+/** 0.002, 0.0001: a tolerance as people write it. */
+private fun formatTolerance(t: Double): String = String.format(Locale.ROOT, "%.1g", t)
+
+object SelfCheck {
+    /** Slack for the float rounding of a smoothed score (a convex combination of values within tol). */
+    private const val ROUNDING_SLACK = 1e-12
+
+    private data class Run(val events: List<Pair<Int, Event>>, val verdict: SweepVerdict?, val error: String?)
+
+    private fun replay(params: DecisionParams, probabilities: List<Double>): Run {
+        val tracker = SweepTracker(params)
+        val events = ArrayList<Pair<Int, Event>>()
+        probabilities.forEachIndexed { i, p ->
+            try {
+                for (e in tracker.update(p)) events.add(i to e)
+            } catch (e: IqaException) {
+                return Run(events, null, e.problem)
+            }
+        }
+        return Run(events, tracker.finish(), null)
+    }
+
+    /**
+     * Compare [probabilities] (this device, model [modelName] of [precision], decision [params] as the app runs
+     * them) with [golden].
+     */
+    fun compare(
+        golden: SweepGolden,
+        modelName: String,
+        precision: String,
+        params: DecisionParams,
+        probabilities: List<Double>,
+    ): SelfCheckReport {
+        val tol = probabilityTolerance(precision)
+        val problems = ArrayList<String>()
+        if (golden.model != modelName) problems.add("the golden was recorded with model '${golden.model}', the app runs '$modelName'")
+        if (golden.params != params) problems.add("the golden's decision parameters ${golden.params} differ from the spec's $params")
+
+        // 1. The golden's own probabilities through iqa-core: the recorded decisions, bit for bit.
+        val own = replay(golden.params, golden.probabilities)
+        val ownEvents = own.events.map { (at, e) -> SweepGolden.ExpectedEvent(at, e.type.name, e.frame, e.score) }
+        val ownVerdict = own.verdict?.let { SweepGolden.ExpectedVerdict(it.verdict.name, it.frame, it.score, it.nFrames) }
+        if (own.error != null || ownEvents != golden.expectedEvents || ownVerdict != golden.expectedVerdict) {
+            problems.add("iqa-core does not reproduce the golden's decisions from the golden's own probabilities")
+        }
+
+        // 2. This device's probabilities, within tolerance.
+        var maxDiff = 0.0
+        if (probabilities.size != golden.probabilities.size) {
+            problems.add("the device scored ${probabilities.size} frames, the golden has ${golden.probabilities.size}")
+        } else {
+            val off = ArrayList<Int>()
+            for (i in probabilities.indices) {
+                val d = abs(probabilities[i] - golden.probabilities[i])
+                if (d.isNaN() || d > tol) off.add(i)
+                maxDiff = if (d.isNaN()) Double.NaN else max(maxDiff, d)
+            }
+            if (off.isNotEmpty()) {
+                val shown = off.take(5).joinToString { i ->
+                    "frame $i: ${String.format(Locale.ROOT, "%.6f", probabilities[i])} vs ${String.format(Locale.ROOT, "%.6f", golden.probabilities[i])}"
+                }
+                problems.add("${off.size} probabilities differ by more than ${formatTolerance(tol)} ($shown${if (off.size > 5) ", ..." else ""})")
+            }
+        }
+
+        // 3. This device's decisions: identical events and verdict, scores within tolerance.
+        val dev = replay(params, probabilities)
+        var decisionsMatch = dev.error == null
+        if (dev.error != null) problems.add("the decision logic rejected a device probability: ${dev.error}")
+        val got = dev.events
+        if (got.size != golden.expectedEvents.size) {
+            decisionsMatch = false
+            problems.add("the device produced ${got.size} events, the golden ${golden.expectedEvents.size}")
+        }
+        for (k in 0 until minOf(got.size, golden.expectedEvents.size)) {
+            val (at, e) = got[k]
+            val x = golden.expectedEvents[k]
+            if (at != x.at || e.type.name != x.type || e.frame != x.frame || abs(e.score - x.score) > tol + ROUNDING_SLACK) {
+                decisionsMatch = false
+                problems.add("event $k: device ${e.type} frame ${e.frame} at ${at}, golden ${x.type} frame ${x.frame} at ${x.at}")
+                break
+            }
+        }
+        val v = dev.verdict
+        val xv = golden.expectedVerdict
+        if (v != null) {
+            val vs = v.score
+            val xs = xv.score
+            val scoreOk = if (vs == null || xs == null) vs == xs else abs(vs - xs) <= tol + ROUNDING_SLACK
+            if (v.verdict.name != xv.verdict || v.frame != xv.frame || v.nFrames != xv.nFrames || !scoreOk) {
+                decisionsMatch = false
+                problems.add("verdict: device ${v.verdict} frame ${v.frame}, golden ${xv.verdict} frame ${xv.frame}")
+            }
+        }
+        return SelfCheckReport(problems.isEmpty(), probabilities.size, maxDiff, tol, decisionsMatch, v, problems)
+    }
+}
