@@ -44,7 +44,9 @@ _ARM_RECIPES = {
     # S8S8 QDQ, per-channel weights: what ORT and XNNPACK run fastest on ARMv8.2 dot-product cores.
     "onnxruntime": {"backend": "onnxruntime", "data_types": "S8S8", "per_channel": True, "reduce_range": False},
     "nncf": {"backend": "nncf", "fast_bias_correction": False},
-    "litert": {"backend": "litert"},
+    # The graph takes the raw uint8 frame (preprocessing folded in), so the input stays uint8; the logit leaves
+    # as int8 with its scale/zero-point in the spec (a fully integer interface, as delegates want).
+    "litert": {"backend": "litert", "input_dtype": "uint8", "output_dtype": "int8"},
 }
 
 TARGETS: dict[str, Target] = {
