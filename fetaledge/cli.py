@@ -132,5 +132,111 @@ from fetaledge.cli_edge import register as _register_edge  # noqa: E402
 _register_edge(main)
 
 
+# --------------------------------------------------------------------------------------------- teacher
+@main.command("finetune")
+@click.option("--data", type=click.Path(path_type=Path), required=True,
+              help="ACOUSLIC-layout folder (real or phantom; prepared into OUT/cache) or a prepared frame cache.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder to write.")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="Local FetalCLIP_weights.pt (the file open_clip's pretrained= takes). Without it the tiny "
+                   "UNTRAINED stand-in is used.")
+@click.option("--backbone", default=None,
+              help="fetalclip (needs --weights), tiny, or a baseline: densenet121, efficientnet_b0, vgg16, "
+                   "swin_large_patch4_window7_224, deit3_large_patch16_224, vit_large_patch14_clip_224. "
+                   "Default: fetalclip with --weights, else tiny.")
+@click.option("--backbone-weights", type=click.Path(path_type=Path), default=None,
+              help="Local timm checkpoint for a baseline (nothing is downloaded).")
+@click.option("--trials", type=int, default=1, show_default=True,
+              help="Independent runs (seeds seed..seed+N-1); mean and std are reported, as in the paper (5).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Per process under torchrun.")
+@click.option("--lr", type=float, default=3e-4, show_default=True, help="AdamW learning rate (no schedule).")
+@click.option("--lora-targets", default=None,
+              help="Comma-separated module names for LoRA. Default: attn,c_fc,c_proj (FetalCLIP); proj,fc1,fc2 "
+                   "(transformer baselines, as the paper). Never out_proj alone: it does not train.")
+@click.option("--lora-r", type=int, default=8, show_default=True)
+@click.option("--lora-alpha", type=int, default=16, show_default=True)
+@click.option("--lora-dropout", type=float, default=0.1, show_default=True)
+@click.option("--pos-weight", type=float, default=None, help="BCE weight of positive frames (default: none).")
+@click.option("--input-size", type=int, default=None, help="Baselines only: input side (default 224).")
+@click.option("--no-augment", is_flag=True, help="Train without the light online augmentation.")
+@click.option("--no-pretrain", is_flag=True,
+              help="Tiny backbone only: skip the stand-in pretraining (LoRA on a random encoder).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def finetune_cmd(data: Path, out: Path, weights: Path | None, backbone: str | None, backbone_weights: Path | None,
+                 trials: int, device: str, epochs: int, batch_size: int, lr: float, lora_targets: str | None,
+                 lora_r: int, lora_alpha: int, lora_dropout: float, pos_weight: float | None,
+                 input_size: int | None, no_augment: bool, no_pretrain: bool, seed: int) -> None:
+    """Fine-tune the teacher: FetalCLIP image encoder + LoRA + linear head (or a paper baseline).
+
+    Writes OUT/trials/<k>/model (model folder), metrics.json (test split), curve.png, and OUT/run.json.
+    The decision threshold is calibrated on the validation split (max F1) and saved with the model.
+
+    Example: fetaledge finetune --data phantom --out runs/teacher
+
+    Real teacher: fetaledge finetune --data ACOUSLIC --out runs/fc --weights FetalCLIP_weights.pt --device cuda
+
+    Multi-process: torchrun --nproc-per-node 2 -m fetaledge finetune ... (gloo on CPU, NCCL on GPUs).
+    """
+    from fetaledge.models.lora import parse_targets
+    from fetaledge.train.finetune import FinetuneConfig, finetune
+    from fetaledge.train.loop import TrainSettings
+
+    cfg = FinetuneConfig(
+        backbone=backbone, weights=weights, backbone_weights=backbone_weights,
+        lora_targets=parse_targets(lora_targets), lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+        train=TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, pos_weight=pos_weight, seed=seed),
+        trials=trials, device=device, augment=not no_augment, input_size=input_size,
+        pretrain=None if no_pretrain else FinetuneConfig().pretrain,
+    )
+    summary = finetune(data, out, cfg, log=click.echo, warn=lambda m: click.echo(f"WARNING: {m}", err=True))
+    sel = summary["selected"]
+    click.echo(f"model: {sel['model']}  (merge it: fetaledge merge {out} --out {out}/merged)")
+    click.echo(f"test F1 {sel['metrics']['f1']:.4f}  threshold {sel['metrics']['threshold']:.4f}  "
+               f"({summary['seconds']:.0f} s)")
+
+
+@main.command("merge")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Merged model folder to write.")
+def merge_cmd(run_dir: Path, out: Path) -> None:
+    """Merge the LoRA adapters of a finetune run (its selected trial) or model folder into plain fp32 weights.
+
+    The merged logits are checked against the adapter model's (max abs diff <= 1e-4) before anything is written.
+
+    Example: fetaledge merge runs/teacher --out runs/teacher/merged
+    """
+    from fetaledge.train.merge import merge_run
+
+    info = merge_run(run_dir, out)
+    click.echo(f"merged {info['source']} -> {info['model']} ({info['kind']}, threshold {info['threshold']:.4f}); "
+               f"max |logit diff| {info['max_abs_diff']:.2e} on {info['batch']}")
+
+
+@main.command("evaluate")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), required=True,
+              help="Prepared frame cache, or an ACOUSLIC-layout folder (prepared beside --out).")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Metrics JSON to write.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+def evaluate_cmd(checkpoint: Path, data: Path, split: str, out: Path | None, device: str, batch_size: int) -> None:
+    """Evaluate any model folder (or finetune run) on a split at its saved threshold; print/save the metrics.
+
+    Example: fetaledge evaluate runs/teacher/merged --data runs/teacher/cache --split test --out test.json
+    """
+    import json
+
+    from fetaledge.train.evaluate import evaluate
+
+    report = evaluate(checkpoint, data, split=split, out=out, device=device, batch_size=batch_size)
+    keys = ("split", "n", "positives", "threshold", "f1", "precision", "recall", "accuracy", "specificity",
+            "auroc", "confusion_matrix")
+    click.echo(json.dumps({k: report[k] for k in keys}, indent=2))
+    click.echo(f"{split} F1 {report['f1']:.4f} at threshold {report['threshold']:.4f}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

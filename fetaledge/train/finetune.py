@@ -1,0 +1,280 @@
+"""``fetaledge finetune``: FetalCLIP (or a baseline) + LoRA + linear head on the frame cache, N trials.
+
+What a run writes (only rank 0 writes; see :mod:`fetaledge.train.dist`)::
+
+    OUT/cache/                  the frame cache, when --data was an ACOUSLIC-layout folder
+    OUT/trials/<k>/model/       model folder (config.json + model.pt), kind fetalclip-lora or baseline
+    OUT/trials/<k>/metrics.json test-split metrics at the validation-calibrated threshold
+    OUT/trials/<k>/history.json per-epoch losses;  OUT/trials/<k>/curve.png the training curve
+    OUT/run.json                run config, provenance, per-trial results, mean and std, the selected trial
+    OUT/metrics.json            test metrics of the selected trial (lowest validation loss) + mean/std
+
+Example:
+    >>> summary = finetune(Path("phantom"), Path("runs/teacher"), FinetuneConfig())  # doctest: +SKIP
+    >>> summary["selected"]["metrics"]["f1"]                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fetaledge.data.cache import FrameCache
+from fetaledge.errors import FetaledgeError
+from fetaledge.fsio import ensure_writable_dir, write_json
+from fetaledge.metrics import calibrate_threshold
+from fetaledge.models.checkpoint import save_model
+from fetaledge.train.data import InputPipeline, cache_fingerprint, check_splits, load_frames, resolve_cache
+from fetaledge.train.dist import DistContext, init_distributed, shutdown
+from fetaledge.train.loop import TrainSettings, predict_logits, sigmoid, train
+from fetaledge.train.pretrain import PretrainSettings, tiny_pretrained_weights
+from fetaledge.train.report import mean_std, metrics_report, plot_history, versions
+
+FETALCLIP = "fetalclip"
+TINY = "tiny"
+TINY_WARNING = (
+    "the default backbone 'fetaledge-tiny-vit-UNTRAINED' is NOT FetalCLIP: a toy ViT of the same family, "
+    "random init + a short stand-in pretraining on the train frames. Pass --weights FetalCLIP_weights.pt for "
+    "the real teacher."
+)
+
+
+class UntrainedBackboneWarning(UserWarning):
+    """The tiny stand-in (or a baseline without --backbone-weights) is in use."""
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything that defines a finetune run (saved in run.json and every model folder)."""
+
+    backbone: str | None = None  # None: FetalCLIP when weights are given, else the tiny stand-in
+    weights: Path | None = None  # FetalCLIP (or tiny) encoder checkpoint
+    backbone_weights: Path | None = None  # timm checkpoint for a baseline
+    lora_targets: tuple[str, ...] | None = None
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    train: TrainSettings = field(default_factory=TrainSettings)
+    trials: int = 1
+    device: str = "cpu"
+    augment: bool = True
+    pretrain: PretrainSettings | None = field(default_factory=PretrainSettings)  # tiny only; None: skip
+    input_size: int | None = None  # baselines only (default 224)
+    timm_kwargs: dict[str, Any] | None = None  # baselines only (tests shrink models with it)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("weights", "backbone_weights"):
+            d[k] = None if d[k] is None else str(Path(d[k]).resolve())
+        d["lora_targets"] = None if self.lora_targets is None else list(self.lora_targets)
+        return d
+
+
+def resolve_backbone(cfg: FinetuneConfig) -> str:
+    """'fetalclip', 'tiny' or a baseline name, with clear errors for impossible combinations."""
+    from fetaledge.models.baselines import BASELINES
+    from fetaledge.models.fetalclip import TINY_NAME
+
+    name = cfg.backbone
+    if name is None:
+        name = FETALCLIP if cfg.weights is not None else TINY
+    name = {"FetalCLIP": FETALCLIP, TINY_NAME: TINY}.get(name, name)
+    known = (FETALCLIP, TINY, *BASELINES)
+    if name not in known:
+        raise FetaledgeError(f"unknown backbone {cfg.backbone!r}", hint=f"known: {', '.join(known)}")
+    if name == FETALCLIP and cfg.weights is None:
+        raise FetaledgeError("--backbone fetalclip needs --weights FetalCLIP_weights.pt (nothing is downloaded)",
+                             hint="pass the local FetalCLIP checkpoint, or drop --backbone for the tiny stand-in")
+    if name in BASELINES and cfg.weights is not None:
+        raise FetaledgeError("--weights is for FetalCLIP; a baseline takes --backbone-weights")
+    if name not in BASELINES and cfg.backbone_weights is not None:
+        raise FetaledgeError("--backbone-weights is for the timm baselines; FetalCLIP takes --weights")
+    return name
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _state_digest(model: nn.Module) -> str:
+    """sha256 of the trainable parameters and buffers (what DDP must keep equal on every rank)."""
+    h = hashlib.sha256()
+    for n, p in sorted(model.state_dict().items()):
+        h.update(n.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _build(backbone: str, cfg: FinetuneConfig, weights: Path | None, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    from fetaledge.models.lora import LoraSettings
+
+    if backbone in (FETALCLIP, TINY):
+        from fetaledge.models.fetalclip import DEFAULT_TARGETS, FETALCLIP_NAME, TINY_NAME, build_lora_classifier
+
+        settings = LoraSettings(cfg.lora_targets or DEFAULT_TARGETS, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+        return build_lora_classifier(FETALCLIP_NAME if backbone == FETALCLIP else TINY_NAME, weights, settings,
+                                     seed=seed)
+    from fetaledge.models.baselines import PAPER_LORA_TARGETS, build_baseline
+
+    settings = LoraSettings(cfg.lora_targets or PAPER_LORA_TARGETS, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
+    return build_baseline(backbone, cfg.backbone_weights, input_size=cfg.input_size or 224, lora=settings,
+                          timm_kwargs=cfg.timm_kwargs, seed=seed)
+
+
+def finetune(data: Path, out: Path, cfg: FinetuneConfig | None = None, log: Callable[[str], None] = print,
+             warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train ``cfg.trials`` models on ``data`` (ACOUSLIC folder or cache) and write them under ``out``.
+
+    Works as one process or under ``torchrun`` (DDP). Returns the run summary (also in OUT/run.json).
+    ``warn`` receives the untrained-backbone warnings (default: :class:`UntrainedBackboneWarning` via warnings).
+
+    Example:
+        >>> s = finetune(Path("cache"), Path("runs/t"), FinetuneConfig(trials=5))  # doctest: +SKIP
+        >>> s["mean_std"]["f1"]                                                     # doctest: +SKIP
+        {'mean': 0.74, 'std': 0.01}
+    """
+    cfg = cfg or FinetuneConfig()
+    if cfg.trials < 1:
+        raise FetaledgeError(f"--trials must be >= 1, got {cfg.trials}")
+    backbone = resolve_backbone(cfg)
+    ctx = init_distributed(cfg.device)
+    try:
+        quiet = lambda _m: None  # noqa: E731
+        warn_fn = warn or (lambda m: warnings.warn(m, UntrainedBackboneWarning, stacklevel=4))
+        if backbone == TINY:
+            (warn_fn if ctx.is_main else quiet)(TINY_WARNING)
+        elif backbone != FETALCLIP and cfg.backbone_weights is None:
+            (warn_fn if ctx.is_main else quiet)(
+                f"baseline {backbone} starts from random init (no --backbone-weights): not the paper's "
+                "ImageNet-pretrained baseline")
+        return _finetune(Path(data), Path(out), cfg, backbone, ctx, log if ctx.is_main else quiet)
+    finally:
+        shutdown(ctx)
+
+
+def _finetune(data: Path, out: Path, cfg: FinetuneConfig, backbone: str, ctx: DistContext,
+              log: Callable[[str], None]) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    if ctx.is_main:
+        ensure_writable_dir(out)
+        cache = resolve_cache(data, out)
+    ctx.barrier()
+    if not ctx.is_main:
+        cache = resolve_cache(data, out, prepare=False)
+    stats = check_splits(cache)
+    frames = {s: load_frames(cache, s) for s in ("train", "val", "test")}
+    cache_size = FrameCache(cache).size
+    weights, encoder_info = cfg.weights, None
+    if backbone == TINY and weights is None and cfg.pretrain is not None:
+        weights, pre_info = tiny_pretrained_weights(cache, cfg.pretrain, ctx)
+        encoder_info = {"source": "stand-in pretraining (NOT FetalCLIP)", "path": str(weights),
+                        "seconds": pre_info["seconds"], "settings": pre_info["settings"]}
+        log(f"stand-in pretrained encoder: {weights.parent} ({pre_info['seconds']} s when made)")
+    if weights is not None and encoder_info is None:
+        encoder_info = {"source": "--weights", "path": str(Path(weights).resolve()), "sha256": _sha256(Path(weights))}
+    data_info = {"path": str(Path(data).resolve()), "cache": str(Path(cache).resolve()),
+                 "cache_fingerprint": cache_fingerprint(cache), "split_seed": FrameCache(cache).split.seed,
+                 "stats": stats}
+    trials = []
+    for k in range(cfg.trials):
+        trials.append(_trial(k, backbone, cfg, weights, encoder_info, frames, cache_size, data_info, out, ctx, log))
+    selected = min(trials, key=lambda t: t["best_val_loss"])
+    summary = {
+        "what": "fetaledge finetune run",
+        "backbone": backbone,
+        "config": cfg.to_json(),
+        "data": data_info,
+        "world_size": ctx.world_size,
+        "versions": versions(),
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "trials": trials,
+        "mean_std": mean_std([t["metrics"] for t in trials]),
+        "selected": {"trial": selected["trial"], "model": selected["model"], "metrics": selected["metrics"],
+                     "rule": "lowest best validation loss"},
+    }
+    if ctx.is_main:
+        write_json(out / "run.json", summary)
+        write_json(out / "metrics.json", {**selected["metrics"], "trial": selected["trial"],
+                                          "model": selected["model"], "mean_std_over_trials": summary["mean_std"],
+                                          "trials": cfg.trials})
+        ms = summary["mean_std"]["f1"]
+        log(f"test F1 {selected['metrics']['f1']:.4f} at threshold {selected['metrics']['threshold']:.4f} "
+            f"(trial {selected['trial']}); over {cfg.trials} trial(s): F1 {ms['mean']:.4f} +- {ms['std']:.4f}")
+    ctx.barrier()
+    return summary
+
+
+def _trial(k: int, backbone: str, cfg: FinetuneConfig, weights: Path | None, encoder_info: dict | None,
+           frames: dict, cache_size: int, data_info: dict, out: Path, ctx: DistContext,
+           log: Callable[[str], None]) -> dict[str, Any]:
+    seed = cfg.train.seed + k
+    settings = replace(cfg.train, seed=seed)
+    model, arch = _build(backbone, cfg, weights, seed)
+    pipeline = InputPipeline(cache_size, int(arch["input_size"]), arch["norm"], augment=cfg.augment)
+    torch.manual_seed(seed)  # LoRA dropout and augmentation draw from the global generator
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(f"trial {k}: {backbone}, {trainable:,} trainable parameters, seed {seed}")
+    t0 = time.perf_counter()
+    result = train(model, pipeline, frames["train"], frames["val"], settings, ctx, desc=f"trial {k}")
+    seconds = time.perf_counter() - t0
+    digests = ctx.gather_objects(_state_digest(model))
+    if len(set(digests)) != 1:
+        raise FetaledgeError(f"DDP ranks ended trial {k} with different weights: {digests}")
+    val_scores = sigmoid(predict_logits(model, pipeline, frames["val"], ctx))
+    threshold, val_f1 = calibrate_threshold(val_scores, frames["val"].targets.numpy())
+    test_scores = sigmoid(predict_logits(model, pipeline, frames["test"], ctx))
+    metrics = metrics_report(test_scores, frames["test"].targets.numpy(), threshold, "test")
+    folder = out / "trials" / str(k)
+    config = {
+        **arch,
+        "threshold": float(threshold),
+        "calibration": {"split": "val", "rule": "max F1", "val_f1": val_f1, "n": len(frames["val"])},
+        "backbone": backbone,
+        "encoder_weights": encoder_info,
+        "train": asdict(settings),
+        "augment": cfg.augment,
+        "trainable_parameters": trainable,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "data": {k2: v for k2, v in data_info.items() if k2 != "stats"},
+        "seed": seed,
+        "trial": k,
+        "world_size": ctx.world_size,
+        "versions": versions(),
+    }
+    if ctx.is_main:
+        ensure_writable_dir(folder)
+        save_model(folder / "model", model.state_dict(), config)
+        write_json(folder / "history.json", result.history_json())
+        write_json(folder / "metrics.json", {**metrics, "model": str(folder / "model")})
+        plot_history(result.history_json(), folder / "curve.png",
+                     f"{backbone} trial {k}: best epoch {result.best_epoch}, test F1 {metrics['f1']:.3f}")
+        log(f"trial {k}: best epoch {result.best_epoch} (val loss {result.best_val_loss:.4f}), "
+            f"threshold {threshold:.4f} (val F1 {val_f1:.3f}), test F1 {metrics['f1']:.4f}, "
+            f"AUROC {metrics['auroc'] if metrics['auroc'] is None else round(metrics['auroc'], 4)}, "
+            f"{seconds:.0f} s")
+    return {
+        "trial": k,
+        "seed": seed,
+        "model": str(folder / "model"),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "threshold": float(threshold),
+        "val_f1": val_f1,
+        "metrics": metrics,
+        "seconds": round(seconds, 1),
+        "rank_digests": digests,
+        "history": result.history_json(),
+    }
