@@ -149,7 +149,37 @@ def quantize_table(summary: dict) -> str:
     return "\n".join(rows)
 
 
+@click.command("build")
+@click.option("--target", required=True, help="arm64 | android-arm64 | x86_64 (see fetaledge/targets.py).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Bundle folder (a .zip is written beside).")
+@click.option("--work", type=click.Path(path_type=Path), default=Path("work"), show_default=True,
+              help="Folder of intermediate stages (reused when inputs are unchanged).")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="ACOUSLIC-AI folder or prepared cache (default: the synthetic phantom).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="FetalCLIP_weights.pt (default: the tiny untrained stand-in teacher).")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda for the training stages.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="JSON with sections phantom, finetune, distill, quantize overriding defaults.")
+@click.option("--android-assets", type=click.Path(path_type=Path), default=None,
+              help="Also copy the bundle to PATH/bundle (e.g. android_demo/app/src/main/assets).")
+def build_cmd(target: str, out: Path, work: Path, data: Path | None, weights: Path | None, device: str,
+              config_path: Path | None, android_assets: Path | None) -> None:
+    """Run whichever pipeline stages are missing and write the bundle for one target.
+
+    Example: fetaledge build --target arm64 --out bundle
+    """
+    from fetaledge.build import BuildOptions, build, load_config
+    from fetaledge.targets import get_target
+
+    get_target(target)  # an unknown target fails before any work
+    if weights is None:
+        click.echo("warning: no --weights: the teacher is the tiny UNTRAINED stand-in, not FetalCLIP", err=True)
+    build(BuildOptions(target=target, out=out, work=work, data=data, weights=weights, device=device,
+                       config=load_config(config_path), android_assets=android_assets), log=click.echo)
+
+
 def register(main: click.Group) -> None:
     """Add the edge commands to the ``fetaledge`` group."""
-    for cmd in (export_cmd, quantize_cmd, verify_cmd, infer_cmd):
+    for cmd in (build_cmd, export_cmd, quantize_cmd, verify_cmd, infer_cmd):
         main.add_command(cmd)

@@ -72,7 +72,8 @@ def make_recipe(backend: str, overrides: dict[str, Any], onnx_path: Path | None)
 def quantize_student(*, model_dir: Path, fp32_onnx: Path, cache: FrameCache, out_dir: Path,
                      backends: tuple[str, ...] = BACKENDS, recipes: dict[str, dict] | None = None,
                      n_calibration: int = 300, max_drop: float = 0.01, min_agreement: float = 0.99,
-                     raw_hw: tuple[int, int] = (562, 744), log=print) -> dict[str, Any]:
+                     raw_hw: tuple[int, int] = (562, 744), max_fallbacks: int | None = None,
+                     log=print) -> dict[str, Any]:
     """Quantize the exported student with each backend behind the accuracy gate; write ``quantize.json``.
 
     Returns ``{backend: {passed, artifact, gate, attempts, size_bytes, float_ops, ...}}``. A backend whose
@@ -112,6 +113,7 @@ def quantize_student(*, model_dir: Path, fp32_onnx: Path, cache: FrameCache, out
                                  torch_model=model if b == "litert" else None,
                                  example_input=torch.from_numpy(data.calibration[:1]) if b == "litert" else None,
                                  max_drop=max_drop, min_agreement=min_agreement, name="student",
+                                 max_fallbacks=max_fallbacks,
                                  offending_types=("Softmax", "LayerNormalization", "Gelu", "HardSwish",
                                                   "HardSigmoid", "Sigmoid"))
         except MissingExtraError as exc:

@@ -253,6 +253,7 @@ def quantize_gated(
     offending_types: Sequence[str] = (),
     threads: int = 1,
     name: str = "model",
+    max_fallbacks: int | None = None,
 ) -> GatedResult:
     """Quantize with ``recipe``; while the gate fails, try the backend's fallback recipes in order.
 
@@ -261,8 +262,9 @@ def quantize_gated(
     the built-in runner; the fp32 reference from ``fp32_scores``, else ``fp32_onnx`` (ONNX Runtime), else
     ``torch_model``. Fallbacks: nncf - full bias correction, + ignored ``offending_types``, + accuracy control
     (max_drop); onnxruntime - Entropy / Percentile calibration, per-channel; litert - per-tensor <->
-    per-channel. An attempt whose artifact has no integer op fails the gate (an "INT8" model that is all float
-    is not INT8). A missing optional dependency raises :class:`MissingExtraError`; gate failures never raise.
+    per-channel (``max_fallbacks`` caps how many are tried). An attempt whose artifact has no integer op
+    fails the gate (an "INT8" model that is all float is not INT8). A missing optional dependency raises
+    :class:`MissingExtraError`; gate failures never raise.
 
     Example:
         >>> from mylib.metrics import f1_score  # doctest: +SKIP
@@ -284,6 +286,8 @@ def quantize_gated(
     else:
         ref = _reference_scores(validation.inputs, fp32_onnx, torch_model, threads)
     plan = [recipe, *backend.fallbacks(recipe, offending_types=tuple(offending_types), max_drop=max_drop)]
+    if max_fallbacks is not None:  # a quick run (CI) may cap the fallbacks; the report still lists each attempt
+        plan = plan[: 1 + max(0, max_fallbacks)]
     attempts: list[Attempt] = []
     for k, candidate in enumerate(plan):
         start = time.perf_counter()

@@ -1,0 +1,435 @@
+"""``fetaledge build --target T``: run whichever stages are missing and write the bundle for one target.
+
+Stages (each a folder under ``--work``, skipped when its inputs are unchanged; see :mod:`fetaledge.stages`)::
+
+    phantom   synthetic ACOUSLIC-layout data (only without --data)
+    cache     frame cache + subject-level split
+    teacher   finetune (FetalCLIP with --weights; the tiny stand-in otherwise)
+    merge     LoRA merged into a plain fp32 teacher, checked equal to the adapter model
+    distill   student(s) from cached teacher logits; the sweep picks the default student
+    export    student -> ONNX + TFLite fp32 taking the raw uint8 frame, checked against PyTorch
+    quantize  INT8 per backend with the target's recipes, behind the F1/agreement gate
+    bundle    the target's artifacts + iqa_spec.json + goldens + report, folder and .zip
+
+Example:
+    >>> build(BuildOptions(target="arm64", out=Path("bundle")))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fetaledge import __version__
+from fetaledge.errors import FetaledgeError
+from fetaledge.fsio import atomic_path, read_json
+from fetaledge.stages import run_stage
+from fetaledge.targets import Target, get_target
+
+DEFAULT_PHANTOM = {"cases": 12, "seed": 0, "frames_per_sweep": 48}
+
+
+@dataclass
+class BuildOptions:
+    """Inputs of a build. ``config`` (JSON) may hold sections phantom, finetune, distill, quantize."""
+
+    target: str
+    out: Path
+    work: Path = Path("work")
+    data: Path | None = None
+    weights: Path | None = None
+    device: str = "cpu"
+    config: dict[str, Any] = field(default_factory=dict)
+    android_assets: Path | None = None
+
+
+def load_config(path: Path | None) -> dict[str, Any]:
+    """Read a build config JSON; unknown sections are an error (a typo must not be silently ignored)."""
+    if path is None:
+        return {}
+    cfg = read_json(path, "build config")
+    unknown = set(cfg) - {"phantom", "finetune", "distill", "quantize", "bundle"}
+    if unknown:
+        raise FetaledgeError(f"{path}: unknown section(s) {sorted(unknown)}",
+                             hint="use phantom, finetune, distill, quantize, bundle")
+    return cfg
+
+
+def _file_sig(path: Path | None) -> Any:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.exists():
+        raise FetaledgeError(f"not found: {p}")
+    if p.is_file():
+        st = p.stat()
+        return [str(p.resolve()), st.st_size, int(st.st_mtime)]
+    files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(p)}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return [str(p.resolve()), h.hexdigest()[:16]]
+
+
+@dataclass
+class Work:
+    """The work folder layout (one place; bench reads it too)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    phantom = property(lambda self: self.root / "phantom")
+    cache = property(lambda self: self.root / "cache")
+    teacher_run = property(lambda self: self.root / "teacher" / "run")
+    teacher_merged = property(lambda self: self.root / "teacher" / "merged")
+    distill = property(lambda self: self.root / "student")
+    student = property(lambda self: self.root / "student" / "default_student")
+    export = property(lambda self: self.root / "export")
+
+    def quant(self, target: str) -> Path:
+        return self.root / "quant" / target
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"fetaledge": __version__, "python": platform.python_version()}
+    for d in ("numpy", "torch", "open_clip_torch", "peft", "timm", "onnx", "onnxruntime", "nncf", "litert-torch",
+              "ai-edge-litert"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[d] = md.version(d)
+    return out
+
+
+def _select(target: Target, quant: dict[str, Any], work: Work, threads: int, decision: dict[str, Any],
+            raw_hw: tuple[int, int], frames: Path, log) -> tuple[list, list, dict]:
+    """(shipped models, skipped notes, latency checks): the first INT8 candidate that passed its gate (and is
+    not slower here, where the target says this host is representative), plus the fp32 fallback."""
+    from fetaledge.bench.artifacts import BenchArtifact
+    from fetaledge.bench.latency import measure_latency
+    from fetaledge.bundle import ShippedModel
+
+    fp32_files = {"onnxruntime": work.export / "student.onnx", "litert": work.export / "student.tflite"}
+    fallback = ShippedModel(f"student-fp32-{target.fallback.runtime}", fp32_files[target.fallback.runtime],
+                            target.fallback.runtime, "fp32")
+    skipped, checks, primary = [], {}, None
+    for choice in target.preference:
+        entry = quant["backends"].get(choice.backend, {})
+        if not entry.get("passed"):
+            why = entry.get("skipped") or "; ".join(entry.get("reasons", [])) or "not quantized"
+            skipped.append({"artifact": choice.key, "reason": f"gate failed or not built: {why}"})
+            continue
+        cand = ShippedModel(f"student-int8-{choice.backend}", Path(entry["artifact"]), choice.runtime, "int8")
+        if target.int8_must_be_faster_here:
+            lat = {}
+            for name, path, runtime, prec in ((cand.name, cand.source, cand.runtime, "int8"),
+                                              ("fp32", fp32_files[choice.runtime], choice.runtime, "fp32")):
+                art = BenchArtifact(name, "student", runtime, prec, str(path))
+                lat[name] = measure_latency(art, frames, threads, decision, raw_hw=raw_hw, warmup=3, iters=15,
+                                            repeats=3)["latency_ms"]
+            checks[choice.key] = {"int8_ms": lat[cand.name], "fp32_ms": lat["fp32"], "threads": threads}
+            if lat[cand.name] > lat["fp32"]:
+                skipped.append({"artifact": choice.key, "reason": f"INT8 {lat[cand.name]:.2f} ms is slower than fp32 "
+                                f"{lat['fp32']:.2f} ms at {threads} threads on this host: fp32 ships"})
+                log(f"[select] {choice.key} passed the gate but is slower than fp32 here: skipped")
+                continue
+        primary = cand
+        break
+    shipped = [primary, fallback] if primary else [fallback]
+    return shipped, skipped, checks
+
+
+def _golden_inputs(cache, n: int = 8, window: int = 24) -> tuple[np.ndarray, list[str], np.ndarray, str]:
+    """Raw test frames for the frame goldens (positives and negatives) and one recorded sweep window."""
+    from fetaledge.data.raw import iter_raw_sweeps
+
+    frames, sources, sweep, sweep_src = [], [], None, ""
+    for sw in iter_raw_sweeps(cache, "test"):
+        pos = np.flatnonzero(sw.labels > 0)
+        centre = int(pos[len(pos) // 2]) if pos.size else len(sw.labels) // 2
+        for i in sorted({centre, max(0, centre - 8), min(len(sw.labels) - 1, centre + 8), 0}):
+            if len(frames) < n:
+                frames.append(sw.frames[i])
+                sources.append(f"case {sw.case} sweep {sw.sweep + 1} frame {i} label {int(sw.labels[i])}")
+        if sweep is None and pos.size:
+            lo = max(0, min(centre - window // 2, len(sw.labels) - window))
+            sweep = sw.frames[lo : lo + window]
+            sweep_src = f"case {sw.case} sweep {sw.sweep + 1} frames {lo}..{lo + len(sweep) - 1}"
+        if len(frames) >= n and sweep is not None:
+            break
+    if not frames:
+        raise FetaledgeError(f"cache {cache.root}: the test split holds no frames for the goldens")
+    if sweep is None:
+        sweep = np.stack(frames)
+        sweep_src = "test frames (no positive sweep in the test split)"
+    return np.stack(frames), sources, sweep, sweep_src
+
+
+def build(opts: BuildOptions, log: Callable[[str], None] = print) -> Path:
+    """Run the missing stages and write the bundle for ``opts.target`` (folder ``opts.out`` + ``.zip``).
+
+    Example:
+        >>> build(BuildOptions(target="arm64", out=Path("bundle")))  # doctest: +SKIP
+    """
+    target = get_target(opts.target)
+    t_start = time.perf_counter()
+    cfg = opts.config
+    work = Work(opts.work)
+    work.root.mkdir(parents=True, exist_ok=True)
+    keys: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+
+    def stage(name: str, folder: Path, inputs: dict, fn, outputs: tuple[str, ...] = ()) -> str:
+        t = time.perf_counter()
+        keys[name] = run_stage(name, folder, inputs, fn, log=log, outputs=outputs)
+        seconds[name] = round(time.perf_counter() - t, 1)
+        return keys[name]
+
+    # 1. data -----------------------------------------------------------------------------------------------
+    from fetaledge.data.cache import FrameCache, is_cache, prepare_cache
+
+    if opts.data is not None and is_cache(opts.data):
+        cache_dir, src = Path(opts.data), Path(FrameCache(opts.data).manifest["source"])
+        keys["cache"] = json.dumps(_file_sig(cache_dir / "manifest.json"))
+    else:
+        if opts.data is None:
+            from fetaledge.data.phantom import PhantomConfig, write_phantom
+
+            phantom = {**DEFAULT_PHANTOM, **cfg.get("phantom", {})}
+            log("[phantom] no --data: using the synthetic phantom (not real ultrasound)")
+            stage("phantom", work.phantom, {"phantom": phantom},
+                  lambda d: write_phantom(d, PhantomConfig(**phantom)), outputs=("circumferences",))
+            src = work.phantom
+        else:
+            src = Path(opts.data)
+        cache_dir = work.cache
+        stage("cache", cache_dir, {"src": _file_sig(src / "circumferences"), "images": _file_sig(src / "images"),
+                                   "upstream": keys.get("phantom")},
+              lambda d: prepare_cache(src, d), outputs=("manifest.json", "splits.json"))
+    cache = FrameCache(cache_dir)
+    raw_hw = (int(cache.manifest["raw_height"]), int(cache.manifest["raw_width"]))
+
+    # 2. teacher + merge -------------------------------------------------------------------------------------
+    from fetaledge.train.finetune import FinetuneConfig, finetune
+    from fetaledge.train.loop import TrainSettings
+    from fetaledge.train.merge import merge_run
+
+    ft = dict(cfg.get("finetune", {}))
+    train_keys = {k: ft.pop(k) for k in list(ft) if k in TrainSettings.__dataclass_fields__}
+    pre = ft.pop("pretrain", None)
+    ft_cfg = FinetuneConfig(weights=opts.weights, device=opts.device, train=TrainSettings(**train_keys),
+                            **({"pretrain": _pretrain(pre)} if pre is not None else {}), **ft)
+    stage("teacher", work.teacher_run, {"cache": keys["cache"], "cfg": ft_cfg.to_json(),
+                                        "weights": _file_sig(opts.weights)},
+          lambda d: finetune(cache_dir, d, ft_cfg, log=log), outputs=("run.json",))
+    stage("merge", work.teacher_merged, {"teacher": keys["teacher"]},
+          lambda d: merge_run(work.teacher_run, d), outputs=("config.json", "model.pt"))
+
+    # 3. distill -------------------------------------------------------------------------------------------
+    from fetaledge.train.distill import DistillConfig, distill
+    from fetaledge.train.distill_train import DistillSettings
+
+    dcfg = dict(cfg.get("distill", {}))
+    dset = {k: dcfg.pop(k) for k in list(dcfg) if k in DistillSettings.__dataclass_fields__ and k != "kd"}
+    students = tuple(dcfg.pop("students", ())) or None
+    d_cfg = DistillConfig(teacher=work.teacher_merged, data=cache_dir, out=work.distill, device=opts.device,
+                          settings=DistillSettings(**dset), **({"students": students} if students else {}), **dcfg)
+    stage("distill", work.distill, {"merge": keys["merge"], "cfg": d_cfg.to_json()},
+          lambda d: distill(d_cfg, log=log), outputs=("default_student/config.json",))
+
+    # 4. export --------------------------------------------------------------------------------------------
+    from fetaledge.export.pipeline import export_model
+
+    stage("export", work.export, {"distill": keys["distill"], "raw_hw": raw_hw},
+          lambda d: export_model(work.student, d, raw_hw=raw_hw, name="student", source=src),
+          outputs=("student.onnx", "student.tflite"))
+
+    # 5. quantize (the target's recipes) ------------------------------------------------------------------
+    from fetaledge.quantization import quantize_student
+
+    qcfg = cfg.get("quantize", {})
+    backends = tuple(sorted({c.backend for c in target.preference if c.backend}))
+    if "backends" in qcfg:  # e.g. a quick CI build that exercises one backend
+        backends = tuple(b for b in backends if b in qcfg["backends"])
+    qdir = work.quant(target.name)
+    stage(f"quantize:{target.name}", qdir, {"export": keys["export"], "recipes": target.recipes,
+                                            "backends": backends, "q": qcfg},
+          lambda d: quantize_student(model_dir=work.student, fp32_onnx=work.export / "student.onnx", cache=cache,
+                                     out_dir=d, backends=backends, recipes=target.recipes, raw_hw=raw_hw, log=log,
+                                     n_calibration=int(qcfg.get("calibration_frames", 300)),
+                                     max_drop=float(qcfg.get("max_drop", 0.01)),
+                                     min_agreement=float(qcfg.get("min_agreement", 0.99)),
+                                     max_fallbacks=qcfg.get("max_fallbacks")),
+          outputs=("quantize.json",))
+    quant = read_json(qdir / "quantize.json", "quantize summary")
+
+    # 6. select + measure + bundle ---------------------------------------------------------------------------
+    return _bundle(opts, target, work, cache, src, raw_hw, quant, keys, seconds, t_start, log)
+
+
+def _pretrain(value: Any):
+    from fetaledge.train.pretrain import PretrainSettings
+
+    return None if value is False else PretrainSettings(**(value or {}))
+
+
+def decision_params(threshold: float):
+    """Hysteresis around the calibrated threshold: enter/exit 0.05 above/below it, but never more than half the
+    distance to 1 / 0, so a high calibrated threshold (0.98) still leaves a reachable enter threshold.
+
+    Example:
+        >>> decision_params(0.98).enter_threshold
+        0.99
+    """
+    from fetaledge.runtime.decision import DecisionParams
+
+    t = float(threshold)
+    return DecisionParams.from_threshold(t, enter_margin=min(0.05, (1.0 - t) / 2), exit_margin=min(0.05, t / 2))
+
+
+def _bundle(opts: BuildOptions, target: Target, work: Work, cache, src: Path, raw_hw: tuple[int, int],
+            quant: dict[str, Any], keys: dict[str, str], seconds: dict[str, float], t_start: float, log) -> Path:
+    from fetaledge.bench.artifacts import BenchArtifact
+    from fetaledge.bench.latency import measure_latency
+    from fetaledge.bench.quality import quality, score_split
+    from fetaledge.bundle import write_bundle
+    from fetaledge.models.checkpoint import read_config
+
+    t_bundle = time.perf_counter()
+    student_cfg = read_config(work.student)
+    decision = decision_params(float(student_cfg["threshold"]))
+    frames, sources, sweep, sweep_src = _golden_inputs(cache)
+    bench_frames = work.root / "bench_frames.npy"
+    np.save(bench_frames, frames)
+    cores = os.cpu_count() or 1
+    shipped, skipped, speed_checks = _select(target, quant, work, cores, decision.to_dict(), raw_hw, bench_frames, log)
+    log(f"[select] {target.name} ships: {', '.join(m.name for m in shipped)}")
+
+    # Measured here: latency of what ships (1 thread and all cores), and test-split quality vs teacher.
+    latency = {}
+    for m in shipped:
+        art = BenchArtifact(m.name, "student", m.runtime, m.precision, str(m.source))
+        latency[m.name] = {str(t): {k: v for k, v in measure_latency(
+            art, bench_frames, t, decision.to_dict(), raw_hw=raw_hw, warmup=3, iters=15, repeats=3).items()
+            if k != "distribution_ms"} for t in sorted({1, cores})}
+    teacher_cfg = read_config(work.teacher_merged)
+    arts = [BenchArtifact("teacher-fp32-torch", "teacher", "torch", "fp32", str(work.teacher_merged)),
+            BenchArtifact("student-fp32-onnxruntime", "student", "onnxruntime", "fp32",
+                          str(work.export / "student.onnx"))]
+    arts += [BenchArtifact(m.name, "student", m.runtime, m.precision, str(m.source)) for m in shipped
+             if m.precision != "fp32"]
+    log(f"[bundle] scoring {len(arts)} artifacts on the test split (whole cases, for WFSS)")
+    scores = score_split(arts, cache, "test", raw_hw)
+    test_quality = {"teacher-fp32-torch": quality(scores, "teacher-fp32-torch", float(teacher_cfg["threshold"]),
+                                                  decision_params(float(teacher_cfg["threshold"])))}
+    for a in arts[1:]:
+        parent = "student-fp32-onnxruntime" if a.name != "student-fp32-onnxruntime" else "teacher-fp32-torch"
+        pt = decision.threshold if parent != "teacher-fp32-torch" else float(teacher_cfg["threshold"])
+        test_quality[a.name] = quality(scores, a.name, decision.threshold, decision, parent, pt)
+    notes = _notes(target, shipped, skipped, test_quality, quant)
+    provenance = {
+        "target": target.name,
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": {"machine": platform.machine(), "cores": cores},
+        "toolchain": _versions(),
+        "data": {"source": str(src), "cache": str(cache.root), "split_seed": cache.manifest["split_seed"],
+                 "phantom": opts.data is None},
+        "teacher": {k: teacher_cfg.get(k) for k in ("kind", "arch", "name", "input_size", "threshold")},
+        "student": {k: student_cfg.get(k) for k in ("arch", "input_size", "norm", "init", "threshold",
+                                                      "chosen_by")},
+        "stage_keys": keys,
+        "recipes": {b: e.get("recipe") for b, e in quant["backends"].items()},
+    }
+    report = {
+        "target": {"name": target.name, "description": target.description},
+        "shipped": [{"name": m.name, "runtime": m.runtime, "precision": m.precision,
+                     "bytes": Path(m.source).stat().st_size} for m in shipped],
+        "skipped": skipped,
+        "int8_vs_fp32_speed_on_this_host": speed_checks,
+        "gate": {b: {k: e.get(k) for k in ("passed", "f1_fp32", "f1_int8", "f1_drop", "agreement", "reasons",
+                                           "float_ops", "size_bytes", "skipped")}
+                 for b, e in quant["backends"].items()},
+        "test_quality": test_quality,
+        "latency_this_host": latency,
+        "decision": decision.to_dict(),
+        "stage_seconds": seconds,
+        "notes": notes,
+        "provenance": provenance,
+    }
+    report_md = _report_md(report)
+    write_bundle(Path(opts.out), shipped=shipped, raw_hw=raw_hw, decision=decision, threads=target.threads,
+                 provenance=provenance, report=report, report_md=report_md, golden_frames=frames,
+                 golden_sources=sources, golden_sweep=sweep, golden_sweep_source=sweep_src)
+    log(f"[bundle] wrote {opts.out} and {Path(opts.out).with_suffix('.zip')} in {time.perf_counter() - t_bundle:.1f} s")
+    if opts.android_assets is not None:
+        dest = Path(opts.android_assets) / "bundle"
+        with atomic_path(dest) as tmp:
+            shutil.copytree(opts.out, tmp)
+        log(f"[bundle] copied to {dest} for the Android demo")
+    log(f"build finished in {time.perf_counter() - t_start:.1f} s")
+    return Path(opts.out)
+
+
+def _notes(target: Target, shipped, skipped, tq: dict[str, Any], quant: dict[str, Any]) -> list[str]:
+    """What a reader must not miss: INT8 less accurate or not measured for speed on the target, skips."""
+    notes = [f"{s['artifact']} not shipped: {s['reason']}" for s in skipped]
+    fp32 = tq.get("student-fp32-onnxruntime", {})
+    for m in shipped:
+        if m.precision == "int8" and m.name in tq and fp32:
+            d = tq[m.name]["f1"] - fp32["f1"]
+            if d < 0:
+                notes.append(f"{m.name} is less accurate than fp32 on the test split: F1 {tq[m.name]['f1']:.4f} vs "
+                             f"{fp32['f1']:.4f} ({d:+.4f}); it passed the validation gate (drop <= budget)")
+            if not target.int8_must_be_faster_here:
+                notes.append(f"{m.name}: INT8 speed on {target.name} was not measured on this host (x86); "
+                             "see `fetaledge bench` run on the device")
+    if target.name != "x86_64":
+        notes.append("latencies in this report were measured on the build host, not on the target device")
+    return notes
+
+
+def _report_md(r: dict[str, Any]) -> str:
+    t = r["target"]
+    lines = [f"# fetaledge bundle: {t['name']}", "", t["description"], "", "## Shipped", ""]
+    for m in r["shipped"]:
+        lines.append(f"- `{m['name']}` ({m['runtime']}, {m['precision']}, {m['bytes'] / 1e6:.2f} MB)")
+    lines += ["", "## Test split (whole cases; F1 on frames of annotated sweeps)", "",
+              "| artifact | F1 | precision | recall | threshold | agreement with parent | WFSS |",
+              "|---|---|---|---|---|---|---|"]
+    for name, q in r["test_quality"].items():
+        agree = q.get("agreement_with_parent")
+        lines.append(f"| {name} | {q['f1']:.4f} | {q['precision']:.4f} | {q['recall']:.4f} | {q['threshold']:.4f} | "
+                     f"{'-' if agree is None else f'{agree:.4f}'} | {q['wfss']:.3f} |")
+    lines += ["", "## INT8 gate (validation split)", "", "| backend | passed | F1 fp32 | F1 int8 | agreement | MB |",
+              "|---|---|---|---|---|---|"]
+    for b, g in r["gate"].items():
+        def f(k: str, g: dict = g) -> str:
+            return "-" if g.get(k) is None else f"{g[k]:.4f}"
+        mb = "-" if not g.get("size_bytes") else f"{g['size_bytes'] / 1e6:.2f}"
+        lines.append(f"| {b} | {g.get('passed')} | {f('f1_fp32')} | {f('f1_int8')} | {f('agreement')} | {mb} |")
+    lines += ["", "## Latency on the build host (median of repeats; e2e = raw frame -> decision)", "",
+              "| model | threads | p50 ms | p90 ms | e2e p50 ms | fps | peak RSS MB |", "|---|---|---|---|---|---|---|"]
+    for name, per in r["latency_this_host"].items():
+        for th, lat in per.items():
+            lines.append(f"| {name} | {th} | {lat['per_frame_ms']['p50']:.2f} | {lat['per_frame_ms']['p90']:.2f} | "
+                         f"{lat['e2e_ms']['p50']:.2f} | {lat['fps']:.1f} | {lat['peak_rss_mb']:.0f} |")
+    d = r["decision"]
+    lines += ["", "## Decision parameters", "", ", ".join(f"{k} {v}" for k, v in d.items()), "", "## Notes", ""]
+    lines += [f"- {n}" for n in r["notes"]] or ["- none"]
+    stage_times = ", ".join(f"{k} {v}" for k, v in r["stage_seconds"].items())
+    lines += ["", "## Stage times (s; about 0 = up to date)", "", stage_times]
+    return "\n".join(lines) + "\n"
