@@ -179,7 +179,95 @@ def build_cmd(target: str, out: Path, work: Path, data: Path | None, weights: Pa
                        config=load_config(config_path), android_assets=android_assets), log=click.echo)
 
 
+def _threads(text: str) -> tuple[int, ...]:
+    import os
+
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part in ("all", "max"):
+            out.append(os.cpu_count() or 1)
+        elif part.isdigit() and int(part) > 0:
+            out.append(int(part))
+        else:
+            raise click.BadParameter(f"{text!r}: give thread counts like 1,all or 1,4")
+    return tuple(dict.fromkeys(out))
+
+
+@click.command("bench")
+@click.option("--work", type=click.Path(path_type=Path), default=None,
+              help="Work folder of `fetaledge build` (not needed with --device-only).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the reports.")
+@click.option("--target", default=None,
+              help="Build target whose INT8 artifacts to include: arm64 | android-arm64 | x86_64 (with --work).")
+@click.option("--bundle", type=click.Path(path_type=Path), default=None,
+              help="Bundle folder: marks what ships, measures peak memory over a full case, and is what "
+                   "--emulate and --device-only run.")
+@click.option("--emulate", is_flag=True, help="Also run the bundle under qemu arm64 (arm targets; EMULATED report).")
+@click.option("--device-only", is_flag=True,
+              help="Time the bundle's models with the torch-free runtime only (run this ON the device).")
+@click.option("--label", default=None, help="Report file stem (default: the target, or 'device').")
+@click.option("--threads", "threads_text", default="1,all", show_default=True, help="Thread counts to time.")
+@click.option("--split", default="test", show_default=True, help="Split scored for F1 and WFSS.")
+@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed frames per measurement.")
+@click.option("--iters", type=int, default=20, show_default=True, help="Timed frames per repeat.")
+@click.option("--repeats", type=int, default=5, show_default=True, help="Repeats; the latency is their median.")
+@click.option("--reference", type=click.Choice(["distill", "untrained", "skip"]), default="distill",
+              show_default=True, help="fastvit_mci0 when the build did not distil it: distil it into "
+                                      "WORK/reference, export an UNTRAINED one, or leave it out.")
+@click.option("--fetalclip-frames", type=int, default=3, show_default=True,
+              help="Frames timed on the full-size FetalCLIP ViT-L/14 with random weights (0 skips; ~5 s each).")
+@click.option("--case-frames", type=int, default=140, show_default=True,
+              help="Frames per sweep of the full phantom case for peak memory (140 = 840 frames; 0 skips).")
+@click.option("--emulate-cases", type=int, default=1, show_default=True,
+              help="Test cases run under emulation besides the goldens (slow: qemu).")
+@click.option("--case", "case_path", type=click.Path(path_type=Path), default=None,
+              help="--device-only: a case .mha whose whole run gives the peak memory.")
+def bench_cmd(work: Path | None, out: Path, target: str | None, bundle: Path | None, emulate: bool,
+              device_only: bool, label: str | None, threads_text: str, split: str, warmup: int, iters: int,
+              repeats: int, reference: str, fetalclip_frames: int, case_frames: int, emulate_cases: int,
+              case_path: Path | None) -> None:
+    """Benchmark every artifact of a build: latency (1 thread and all cores), memory, size, F1, WFSS;
+    side by side with the teacher and fastvit_mci0; JSON + Markdown + PNG into --out.
+
+    Example: fetaledge bench --work work --bundle bundle --target arm64 --emulate --out results --label phantom
+
+    On a device: fetaledge bench --bundle bundle --device-only --out results --label my-tablet
+    """
+    from fetaledge.errors import FetaledgeError
+
+    threads = _threads(threads_text)
+    if min(warmup, iters - 1, repeats - 1) < 0:
+        raise FetaledgeError("--iters and --repeats must be >= 1 and --warmup >= 0")
+    if device_only:
+        if bundle is None:
+            raise FetaledgeError("--device-only times a bundle", hint="add --bundle BUNDLE_DIR")
+        if emulate:
+            raise FetaledgeError("--device-only runs on the device itself; --emulate is for the build host")
+        from fetaledge.bench.run import bench_device
+
+        r = bench_device(bundle, out, threads=threads, warmup=warmup, iters=iters, repeats=repeats,
+                         label=label or "device", case=case_path, log=click.echo)
+    else:
+        if work is None or target is None:
+            raise FetaledgeError("--work and --target are required (or --device-only with --bundle)",
+                                 hint="e.g. fetaledge bench --work work --target arm64 --out results")
+        from fetaledge.bench.run import bench_work
+        from fetaledge.targets import get_target
+
+        get_target(target)
+        r = bench_work(work, out, target=target, threads=threads, split=split, warmup=warmup, iters=iters,
+                       repeats=repeats, emulate=emulate, bundle=bundle, label=label or target,
+                       reference=reference, fetalclip_frames=fetalclip_frames, case_frames=case_frames,
+                       emulate_cases=emulate_cases, log=click.echo)
+    for t, f in r["fastest"].items():
+        if f:
+            click.echo(f"fastest at {t} thread(s): {f['name']} ({f['runtime']}, {f['precision']}) "
+                       f"{f['latency_ms']:.2f} ms")
+    click.echo(f"wrote {', '.join(str(Path(out) / n) for n in r['files'])}")
+
+
 def register(main: click.Group) -> None:
     """Add the edge commands to the ``fetaledge`` group."""
-    for cmd in (build_cmd, export_cmd, quantize_cmd, verify_cmd, infer_cmd):
+    for cmd in (build_cmd, export_cmd, quantize_cmd, verify_cmd, infer_cmd, bench_cmd):
         main.add_command(cmd)

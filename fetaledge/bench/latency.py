@@ -40,7 +40,8 @@ def run_worker(spec: dict[str, Any], timeout: float = 1800.0) -> dict[str, Any]:
 def measure_latency(artifact: BenchArtifact, frames_npy: Path, threads: int, decision: dict[str, Any], *,
                     raw_hw: tuple[int, int], warmup: int = 5, iters: int = 20, repeats: int = 3) -> dict[str, Any]:
     """Latency of one artifact at ``threads``: p50/p90/p99 over all timed frames, the median of each repeat
-    (the headline is the median of those medians; their range is the spread), e2e, load time, peak RSS.
+    (the headline is the median of those medians; their range is the spread), e2e, load time, peak RSS, and the
+    process CPU time per frame (``cpu_latency_ms``: at 1 thread, what the frame costs on an idle core).
 
     Example:
         >>> measure_latency(art, Path("frames.npy"), 1, params.to_dict(), raw_hw=(562, 744))  # doctest: +SKIP
@@ -59,6 +60,9 @@ def measure_latency(artifact: BenchArtifact, frames_npy: Path, threads: int, dec
         "per_frame_ms": summarise(raw["per_frame_ms"]),
         "e2e_ms": summarise(raw["e2e_ms"]),
         "fps": 1000.0 / float(np.median(med)),
+        "cpu_latency_ms": float(np.median(raw["repeat_cpu_medians_ms"])),
+        "cpu_spread_ms": [float(min(raw["repeat_cpu_medians_ms"])), float(max(raw["repeat_cpu_medians_ms"]))],
+        "cpu_ms": summarise(raw["cpu_ms"]),
         "peak_rss_mb": raw["peak_rss_mb"],
         "samples": len(raw["per_frame_ms"]),
         "distribution_ms": raw["per_frame_ms"],

@@ -69,24 +69,33 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     for i in range(int(spec["warmup"])):
         run(frames[i % len(frames)])
     tracker = SweepTracker(DecisionParams(**spec["decision"]))
-    per_frame, e2e, medians = [], [], []
+    per_frame, e2e, medians, cpu, cpu_medians = [], [], [], [], []
     for _ in range(int(spec["repeats"])):
-        this = []
+        this, this_cpu = [], []
         for i in range(int(spec["iters"])):
             f = frames[i % len(frames)]
+            c = time.process_time()
             t = time.perf_counter()
             y = run(f)
             t1 = time.perf_counter()
+            c1 = time.process_time()
             tracker.update(1.0 / (1.0 + math.exp(-y)))
             t2 = time.perf_counter()
             this.append((t1 - t) * 1e3)
+            this_cpu.append((c1 - c) * 1e3)
             e2e.append((t2 - t) * 1e3)
         per_frame.extend(this)
+        cpu.extend(this_cpu)
         medians.append(float(np.median(this)))
+        cpu_medians.append(float(np.median(this_cpu)))
     return {
         "load_s": load_s,
         "per_frame_ms": per_frame,
         "repeat_medians_ms": medians,
+        # CPU time of the whole process per frame (all its threads): at 1 thread, the latency this frame would
+        # have had on an idle core; on a shared machine it is steadier than the wall clock.
+        "cpu_ms": cpu,
+        "repeat_cpu_medians_ms": cpu_medians,
         "e2e_ms": e2e,
         "peak_rss_mb": peak_rss_mb(),
     }
