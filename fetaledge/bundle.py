@@ -91,8 +91,11 @@ def _golden_sweep(root: Path, spec: IqaSpec, sweep: np.ndarray, source: str) -> 
 def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, int], decision: DecisionParams,
                  threads: int, provenance: dict[str, Any], report: dict[str, Any], report_md: str,
                  golden_frames: np.ndarray, golden_sources: list[str], golden_sweep: np.ndarray,
-                 golden_sweep_source: str, make_zip: bool = True) -> Path:
+                 golden_sweep_source: str, make_zip: bool = True, other_sizes: str = "refuse") -> Path:
     """Assemble a bundle folder (and ``<out>.zip``) atomically.
+
+    ``other_sizes`` goes to ``iqa_spec.json`` ``input.other_sizes``: ``"refuse"`` frames of another size than
+    ``raw_hw``, or ``"letterbox"`` them (``fetaledge.runtime.geometry``, ``docs/frame_geometry.md``).
 
     Example:
         >>> write_bundle(Path("bundle"), shipped=[...], raw_hw=(562, 744), ...)  # doctest: +SKIP
@@ -111,7 +114,7 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
                                     inp, outp, "logit"))
         spec = IqaSpec(
             schema_version=SCHEMA_VERSION,
-            input=InputSpec(raw_hw[0], raw_hw[1], "uint8", "HW", 1),
+            input=InputSpec(raw_hw[0], raw_hw[1], "uint8", "HW", 1, other_sizes),  # type: ignore[arg-type]
             preprocessing=FoldedPreprocessing(
                 True, "in the graph: zero-pad to square (centred), antialiased triangle resample to the model size, "
                 "grey->RGB, normalisation; pass the raw 8-bit grey frame"),

@@ -70,7 +70,8 @@ def test_bundle_layout_and_zip(bundle: Path) -> None:
     assert any((bundle / "goldens" / "decision").glob("*.json"))
     assert bundle.with_suffix(".zip").is_file()
     spec = json.loads((bundle / "iqa_spec.json").read_text())
-    assert spec["input"] == {"height": 562, "width": 744, "dtype": "uint8", "layout": "HW", "channels": 1}
+    assert spec["input"] == {"height": 562, "width": 744, "dtype": "uint8", "layout": "HW", "channels": 1,
+                             "other_sizes": "refuse"}
     assert spec["models"][0]["input"]["dtype"] == "uint8"
 
 

@@ -13,6 +13,7 @@ from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.bundle import load_bundle
 from fetaledge.runtime.decision import CaseSelector, CaseVerdict, Event, SweepTracker, SweepVerdict
 from fetaledge.runtime.engines import open_engine
+from fetaledge.runtime.geometry import fit_frame
 from fetaledge.runtime.spec import IqaSpec
 
 
@@ -38,7 +39,10 @@ class FrameClassifier:
         self.engine = open_engine(self.root, self.model, threads)
 
     def check_frame(self, frame: np.ndarray) -> np.ndarray:
-        """Validate a raw frame against the spec's input (size, dtype, channels); returns it as (H, W)."""
+        """Validate a raw frame against the spec's input (dtype, channels); returns it as (H, W).
+
+        A frame of another size is refused or letterboxed as the spec's ``input.other_sizes`` says
+        (:func:`fetaledge.runtime.geometry.fit_frame`)."""
         inp = self.spec.input
         if not isinstance(frame, np.ndarray):
             raise FetaledgeError(f"a frame must be a numpy array, got {type(frame).__name__}")
@@ -50,15 +54,9 @@ class FrameClassifier:
         if frame.ndim != 2:
             raise FetaledgeError(
                 f"frame has shape {frame.shape}; the bundle takes one grey channel ({inp.height}x{inp.width})",
-                hint="convert colour frames to grey before scoring",
+                hint="convert colour frames to grey before scoring (fetaledge.runtime.geometry.to_grey)",
             )
-        if frame.shape != (inp.height, inp.width):
-            raise FetaledgeError(
-                f"frame is {frame.shape[0]}x{frame.shape[1]} (HxW); this bundle was built for "
-                f"{inp.height}x{inp.width} frames",
-                hint="build a bundle for this probe's frame size, or resize frames to it on the device",
-            )
-        return np.ascontiguousarray(frame)
+        return np.ascontiguousarray(fit_frame(frame, inp.height, inp.width, inp.other_sizes))
 
     def score(self, frame: np.ndarray) -> float:
         """The model's raw output for one frame (a logit unless the spec says probability)."""

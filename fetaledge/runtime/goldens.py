@@ -1,11 +1,14 @@
-"""Goldens shared by pytest and the Kotlin ``iqa-core`` tests: ``tests/goldens/decision/*.json`` and
-``tests/goldens/spec/spec_cases.json``.
+"""Goldens shared by pytest and the Kotlin ``iqa-core`` tests: ``tests/goldens/decision/*.json``,
+``tests/goldens/spec/spec_cases.json`` and ``tests/goldens/geometry/letterbox_cases.json``.
 
 Each decision golden is one JSON file: the decision parameters, the input probabilities and what must come
 out (events, verdicts, chosen frames, or the error). The inputs are defined here, the expected outputs are
 computed by ``fetaledge.runtime.decision`` and reviewed by hand (``docs/decision_logic.md`` explains them).
 The spec golden lists ``iqa_spec.json`` documents, each valid or with exactly one defect, and the field the
 first error must name (``fetaledge.runtime.spec`` computes it; the intended field is asserted here too).
+The geometry golden pins the other-size rule (:mod:`fetaledge.runtime.geometry`): synthetic frames of a few
+sizes, grey and colour, and the exact uint8 pixels (sha256, and every value for the small ones) that the
+letterbox must produce.
 
     python -m fetaledge.runtime.goldens               # check: the files on disk reproduce (exit 1 if not)
     python -m fetaledge.runtime.goldens --regenerate  # rewrite them ON PURPOSE (the only way they change)
@@ -43,6 +46,7 @@ from typing import Any
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import atomic_path
 from fetaledge.runtime.decision import CaseSelector, DecisionParams, SweepTracker
+from fetaledge.runtime.geometry import letterbox, letterbox_box, to_grey
 from fetaledge.runtime.spec import SPEC_FILE_NAME, example_spec, spec_from_dict, spec_to_dict
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
 GOLDEN_FORMAT = 1
 DECISION_DIR = "decision"
 SPEC_DIR = "spec"
+GEOMETRY_DIR = "geometry"
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 # The parameters most goldens use: no smoothing (alpha 1) keeps the arithmetic readable by hand.
@@ -481,7 +486,7 @@ def spec_cases() -> list[tuple[str, dict[str, Any], str | None]]:
     ``iqa_spec.json: <field>: ``.
     """
     b, x = _spec_base(), _spec_explicit()
-    future = _edited(b, "schema_version", 2)
+    future = _edited(b, "schema_version", 3)
     future["a_field_from_the_future"] = {}
     dup = copy.deepcopy(x)
     dup["models"][1]["name"] = "student_fp32"
@@ -517,6 +522,11 @@ def spec_cases() -> list[tuple[str, dict[str, Any], str | None]]:
             "input.channels",
         ),
         ("input_dtype_float", _edited(b, "input.dtype", "float32"), "input.dtype"),
+        ("valid_other_sizes_letterbox", _edited(b, "input.other_sizes", "letterbox"), None),
+        ("valid_schema1_without_other_sizes", _edited(_edited(b, "schema_version", 1), "input.other_sizes"), None),
+        ("input_other_sizes_missing", _edited(b, "input.other_sizes"), "input.other_sizes"),
+        ("input_other_sizes_stretch", _edited(b, "input.other_sizes", "stretch"), "input.other_sizes"),
+        ("input_other_sizes_in_schema1", _edited(b, "schema_version", 1), "input.other_sizes"),
         (
             "folded_flag_string",
             _edited(b, "preprocessing.folded_into_graph", "yes"),
@@ -667,6 +677,67 @@ def spec_golden_document() -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------------------------ geometry golden
+GEOMETRY_PATTERN = ("v(y, x, c) = (7*y + 13*x + 50*c + 3*((y*x) % 29)) % 256, c = 0 for grey frames, 0..2 (R, G, B) "
+                    "for colour frames")
+# (name, height, width, channels, out_height, out_width, store every pixel)
+GEOMETRY_CASES: list[tuple[str, int, int, int, int, int, bool]] = [
+    ("down_pad_width_to_square", 45, 40, 1, 16, 16, True),
+    ("down_pad_height_to_square", 30, 44, 1, 12, 12, True),
+    ("up_width_limits", 7, 9, 1, 20, 24, True),
+    ("landscape_into_portrait", 30, 50, 1, 40, 30, True),
+    ("identity", 12, 10, 1, 12, 10, True),
+    ("single_row", 1, 3, 1, 4, 4, True),
+    ("colour_to_grey_then_down", 40, 36, 3, 24, 24, True),
+    ("algeria_500x430_into_acouslic", 430, 500, 1, 562, 744, False),
+    ("egypt_rgb_400x450_into_224", 450, 400, 3, 224, 224, False),
+    ("uganda_600x500_into_224", 500, 600, 1, 224, 224, False),
+    ("acouslic_into_224", 562, 744, 1, 224, 224, False),
+]
+
+
+def geometry_pattern(height: int, width: int, channels: int) -> Any:
+    """The synthetic input of a geometry golden (numpy uint8 (H, W) or (H, W, 3)); see GEOMETRY_PATTERN."""
+    import numpy as np
+
+    y, x = np.mgrid[0:height, 0:width].astype(np.int64)
+    planes = [(7 * y + 13 * x + 50 * c + 3 * ((y * x) % 29)) % 256 for c in range(channels)]
+    img = np.stack(planes, axis=-1).astype(np.uint8)
+    return img[:, :, 0] if channels == 1 else img
+
+
+def geometry_golden_document() -> dict[str, Any]:
+    """The letterbox golden: every case's input size, padded box, and output pixels (sha256 of the row-major
+    uint8 bytes; every value where small; a few samples always)."""
+    import hashlib
+
+    cases = []
+    for name, h, w, ch, oh, ow, full in GEOMETRY_CASES:
+        img = geometry_pattern(h, w, ch)
+        grey = to_grey(img)
+        out = letterbox(grey, oh, ow)
+        where = ((0, 0), (oh // 2, ow // 2), (oh - 1, ow - 1), (oh // 3, ow // 5))
+        samples = [[y, x, int(out[y, x])] for y, x in where]
+        cases.append({
+            "name": name, "height": h, "width": w, "channels": ch, "out_height": oh, "out_width": ow,
+            "box": list(letterbox_box(h, w, oh, ow)),
+            "grey_sha256": hashlib.sha256(grey.tobytes()).hexdigest(),
+            "sha256": hashlib.sha256(out.tobytes()).hexdigest(),
+            "samples": samples,
+            "pixels": out.tolist() if full else None,
+        })
+    return {
+        "format": GOLDEN_FORMAT,
+        "description": "input.other_sizes = letterbox (fetaledge/runtime/geometry.py, docs/frame_geometry.md): a "
+        "synthetic frame (input_pattern) of height x width x channels, colour made grey by the integer BT.601 luma, "
+        "then letterboxed to out_height x out_width. grey_sha256 / sha256: of the row-major uint8 bytes of the grey "
+        "input / the output; box: the zero-padded box [P_h, P_w]; samples: [y, x, value]; pixels: every output "
+        "value (null for the large cases). Both implementations must match bit for bit.",
+        "input_pattern": GEOMETRY_PATTERN,
+        "cases": cases,
+    }
+
+
 # ------------------------------------------------------------------------------------------ files
 def default_golden_root() -> Path:
     """``tests/goldens`` of the source checkout this module lives in."""
@@ -677,11 +748,12 @@ def golden_documents() -> dict[str, dict[str, Any]]:
     """Every golden file this module owns, by path relative to the golden root."""
     docs = {f"{DECISION_DIR}/{c.name}.json": golden_document(c) for c in golden_cases()}
     docs[f"{SPEC_DIR}/spec_cases.json"] = spec_golden_document()
+    docs[f"{GEOMETRY_DIR}/letterbox_cases.json"] = geometry_golden_document()
     return docs
 
 
 def _owned_files(root: Path) -> list[Path]:
-    return sorted(p for d in (DECISION_DIR, SPEC_DIR) for p in (root / d).glob("*.json"))
+    return sorted(p for d in (DECISION_DIR, SPEC_DIR, GEOMETRY_DIR) for p in (root / d).glob("*.json"))
 
 
 def write_goldens(root: Path) -> list[Path]:
@@ -726,8 +798,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m fetaledge.runtime.goldens``."""
     parser = argparse.ArgumentParser(
         prog="python -m fetaledge.runtime.goldens",
-        description="Check (default) or regenerate the decision and spec goldens shared by pytest and the "
-        "Kotlin iqa-core tests.",
+        description="Check (default) or regenerate the decision, spec and geometry goldens shared by pytest and "
+        "the Kotlin iqa-core tests.",
     )
     parser.add_argument(
         "--regenerate",
@@ -738,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--root",
         type=Path,
         default=None,
-        help="golden root holding decision/ and spec/ (default: tests/goldens of this checkout)",
+        help="golden root holding decision/, spec/ and geometry/ (default: tests/goldens of this checkout)",
     )
     args = parser.parse_args(argv)
     root = args.root or default_golden_root()

@@ -7,11 +7,12 @@ that names the field (``models[0].sha256: ...``), never a silent default. The Ko
 a float never for an integer field (``3.0`` is not ``3``), ``true``/``false`` are never numbers, and
 non-finite values are rejected.
 
-Schema version 1, in brief (every key required; ``null`` only where written)::
+Schema version 2, in brief (every key required; ``null`` only where written)::
 
     {
-      "schema_version": 1,
-      "input": {"height": 562, "width": 744, "dtype": "uint8", "layout": "HW" | "HWC", "channels": 1 | 3},
+      "schema_version": 2,
+      "input": {"height": 562, "width": 744, "dtype": "uint8", "layout": "HW" | "HWC", "channels": 1 | 3,
+                "other_sizes": "refuse" | "letterbox"},
       "preprocessing": {"folded_into_graph": true, "description": "..."}
                      | {"folded_into_graph": false, "description": "...", "pad_to_square": bool,
                         "pad_value": 0..255, "resize_height": int, "resize_width": int,
@@ -29,6 +30,12 @@ Schema version 1, in brief (every key required; ``null`` only where written)::
       "labels": {"negative": str, "positive": str},
       "provenance": {... free-form JSON object ...}
     }
+
+``input.other_sizes`` (new in schema 2) says what a frame of another size becomes: ``"refuse"`` (an error)
+or ``"letterbox"`` (scale to fit preserving the aspect ratio, centred, zero padding: the exact rule is
+:mod:`fetaledge.runtime.geometry`, ``docs/frame_geometry.md``). Schema 1 specs (no ``other_sizes``) are
+still read, with ``other_sizes`` ``"refuse"``: what every schema-1 runtime did; writing one back keeps it
+schema 1. Only schema 2 is written.
 
 Example:
     >>> spec = example_spec()
@@ -68,7 +75,8 @@ __all__ = [
     "spec_to_dict",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 SPEC_FILE_NAME = "iqa_spec.json"
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -98,6 +106,7 @@ class InputSpec:
     dtype: Literal["uint8"]
     layout: Literal["HW", "HWC"]
     channels: int
+    other_sizes: Literal["refuse", "letterbox"] = "refuse"  # JSON: required in schema 2 (no silent default)
 
     def __post_init__(self) -> None:
         for name in ("height", "width"):
@@ -250,8 +259,10 @@ class IqaSpec:
     provenance: dict[str, Any]
 
     def __post_init__(self) -> None:
-        if self.schema_version != SCHEMA_VERSION:
+        if self.schema_version not in READABLE_SCHEMA_VERSIONS:
             raise _bad("schema_version", f"must be {SCHEMA_VERSION}, got {self.schema_version}")
+        if self.schema_version == 1 and self.input.other_sizes != "refuse":
+            raise _bad("input.other_sizes", "schema_version 1 bundles refuse other sizes", hint="use schema_version 2")
         if not self.models:
             raise _bad("models", "must list at least one model")
         for key in ("name", "file"):
@@ -395,10 +406,10 @@ def spec_from_dict(data: Any, source: str = SPEC_FILE_NAME) -> IqaSpec:
     fields this version does not know.
 
     Example:
-        >>> spec_from_dict({"schema_version": 2})  # doctest: +ELLIPSIS
+        >>> spec_from_dict({"schema_version": 3})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        fetaledge.errors.FetaledgeError: iqa_spec.json: schema_version: 2 is newer than this runtime ...
+        fetaledge.errors.FetaledgeError: iqa_spec.json: schema_version: 3 is newer than this runtime ...
     """
     if not isinstance(data, dict):
         raise _err(f"{source}: the top level must be a JSON object, got {_type_name(data)}")
@@ -417,6 +428,11 @@ def spec_from_dict(data: Any, source: str = SPEC_FILE_NAME) -> IqaSpec:
             )
         if version < 1:
             raise _bad("schema_version", f"must be >= 1, got {version}")
+        if version == 1 and isinstance(data.get("input"), dict):
+            if "other_sizes" in data["input"]:
+                raise _bad("input.other_sizes", "unknown field in schema_version 1 (added in 2)",
+                           hint="set schema_version 2")
+            data = {**data, "input": {**data["input"], "other_sizes": "refuse"}}
         return _parse_dataclass(IqaSpec, data, "")
     except FetaledgeError as exc:
         raise _err(f"{source}: {exc.message}", exc.hint) from None
@@ -427,7 +443,7 @@ def spec_to_dict(spec: IqaSpec) -> dict[str, Any]:
 
     Example:
         >>> spec_to_dict(example_spec())["schema_version"]
-        1
+        2
     """
 
     def enc(v: Any) -> Any:
@@ -441,7 +457,10 @@ def spec_to_dict(spec: IqaSpec) -> dict[str, Any]:
 
     if not isinstance(spec, IqaSpec):
         raise _err(f"spec_to_dict needs an IqaSpec, got {type(spec).__name__}")
-    return enc(spec)
+    out = enc(spec)
+    if spec.schema_version == 1:  # schema 1 has no other_sizes (it always refused)
+        del out["input"]["other_sizes"]
+    return out
 
 
 def load_spec(path: str | Path) -> IqaSpec:
@@ -476,7 +495,7 @@ def example_spec(sha256: str = "0" * 64) -> IqaSpec:
     """
     return IqaSpec(
         schema_version=SCHEMA_VERSION,
-        input=InputSpec(height=562, width=744, dtype="uint8", layout="HW", channels=1),
+        input=InputSpec(height=562, width=744, dtype="uint8", layout="HW", channels=1, other_sizes="refuse"),
         preprocessing=FoldedPreprocessing(
             folded_into_graph=True,
             description="pad to square (zeros, centred), resize 224 bilinear, gray->RGB, CLIP mean/std",

@@ -3,7 +3,9 @@ package org.fetaledge.iqa
 import java.io.File
 
 /*
- * iqa_spec.json, schema version 1: the Kotlin twin of fetaledge/runtime/spec.py, with the same rules.
+ * iqa_spec.json, schema version 2: the Kotlin twin of fetaledge/runtime/spec.py, with the same rules.
+ * Schema 2 added input.other_sizes ("refuse" | "letterbox", see FrameGeometry.kt); schema 1 specs are still read,
+ * with otherSizes "refuse" (what every schema-1 runtime did), and may not carry the field.
  * Every key is required (null only where the schema says so), unknown keys are errors, a newer
  * schema_version is an error, and every error message reads "<source>: <field path>: <what is wrong>",
  * e.g. "iqa_spec.json: models[0].sha256: must be 64 lowercase hex characters". The checks run in the same
@@ -14,10 +16,18 @@ import java.io.File
  * true/false are never numbers, non-finite values are rejected.
  */
 
-const val SCHEMA_VERSION = 1
+const val SCHEMA_VERSION = 2
 const val SPEC_FILE_NAME = "iqa_spec.json"
 
-data class InputSpec(val height: Int, val width: Int, val dtype: String, val layout: String, val channels: Int)
+/** The raw frame the model takes; [otherSizes] says what a frame of another size becomes (FrameGeometry). */
+data class InputSpec(
+    val height: Int,
+    val width: Int,
+    val dtype: String,
+    val layout: String,
+    val channels: Int,
+    val otherSizes: String = FrameGeometry.REFUSE,
+)
 
 /** Either [Folded] (the device passes raw frames) or [Explicit] parameters the device must apply. */
 sealed class Preprocessing {
@@ -215,9 +225,13 @@ private object SpecReader {
             )
         }
         if (n < 1) bad("schema_version", "must be >= 1, got $n")
+        if (n == 1L && (doc["input"] as? Json.Obj)?.fields?.containsKey("other_sizes") == true) {
+            bad("input.other_sizes", "unknown field in schema_version 1 (added in 2)", "set schema_version 2")
+        }
         val r = Rec(doc, "", listOf("schema_version", "input", "preprocessing", "models", "decision", "labels", "provenance"))
         val schemaVersion = r.int("schema_version")
-        val input = input(r.rec("input", listOf("height", "width", "dtype", "layout", "channels")))
+        val inputNames = listOf("height", "width", "dtype", "layout", "channels") + if (n == 1L) listOf() else listOf("other_sizes")
+        val input = input(r.rec("input", inputNames))
         val pre = preprocessing(r.raw("preprocessing"), "preprocessing")
         val models = r.arr("models").mapIndexed { k, m -> model(m, "models[$k]") }
         val decision = decision(r.rec("decision", listOf("threshold", "enter_threshold", "exit_threshold", "min_run", "smoothing_alpha")))
@@ -233,7 +247,7 @@ private object SpecReader {
         val provenance = r.raw("provenance") as? Json.Obj
             ?: bad("provenance", "must be an object, got ${r.raw("provenance").typeName}")
         // Cross-field checks, in Python's IqaSpec.__post_init__ order.
-        if (schemaVersion != SCHEMA_VERSION) bad("schema_version", "must be $SCHEMA_VERSION, got $schemaVersion")
+        if (schemaVersion !in 1..SCHEMA_VERSION) bad("schema_version", "must be $SCHEMA_VERSION, got $schemaVersion")
         if (models.isEmpty()) bad("models", "must list at least one model")
         for (key in listOf("name", "file")) {
             val seen = HashSet<String>()
@@ -255,13 +269,18 @@ private object SpecReader {
         val dtype = r.choice("dtype", "uint8")
         val layout = r.choice("layout", "HW", "HWC")
         val c = r.int("channels")
+        val otherSizes = if (r.obj.fields.containsKey("other_sizes")) {
+            r.choice("other_sizes", FrameGeometry.REFUSE, FrameGeometry.LETTERBOX)
+        } else {
+            FrameGeometry.REFUSE // schema 1 (the record's field list already required it in schema 2)
+        }
         checked(r.path) {
             if (h < 1) bad("height", "must be >= 1, got $h")
             if (w < 1) bad("width", "must be >= 1, got $w")
             if (c != 1 && c != 3) bad("channels", "must be 1 or 3, got $c")
             if (layout == "HW" && c != 1) bad("channels", "layout HW means 1 channel, got $c", "use layout HWC")
         }
-        return InputSpec(h, w, dtype, layout, c)
+        return InputSpec(h, w, dtype, layout, c, otherSizes)
     }
 
     fun preprocessing(v: Json, path: String): Preprocessing {

@@ -32,7 +32,9 @@ class SpecGoldenTest {
             val field = c["error_field"]
             if (field is Json.Null) {
                 val spec = IqaSpec.parse(specText)
-                assertEquals(SCHEMA_VERSION, spec.schemaVersion)
+                assertEquals(c["spec"]["schema_version"].int(), spec.schemaVersion)
+                val input = c["spec"]["input"].obj().fields
+                assertEquals(input["other_sizes"]?.str() ?: "refuse", spec.input.otherSizes)
                 assertEquals(c["spec"]["models"].arr().size, spec.models.size)
                 assertEquals(paramsOf(c["spec"]["decision"]), spec.decision)
             } else {
@@ -52,7 +54,7 @@ class SpecGoldenTest {
     @Test
     fun newerSchemaSaysHowToFix() {
         val e = assertThrows(IqaException::class.java) { IqaSpec.parse("""{"schema_version": 7, "x": 1}""") }
-        assertEquals("iqa_spec.json: schema_version: 7 is newer than this runtime supports (1)", e.problem)
+        assertEquals("iqa_spec.json: schema_version: 7 is newer than this runtime supports (2)", e.problem)
         assertTrue(e.hint!!.contains("update the app"))
     }
 
