@@ -191,6 +191,8 @@ def finetune_cmd(data: Path, out: Path, weights: Path | None, backbone: str | No
         pretrain=None if no_pretrain else FinetuneConfig().pretrain,
     )
     summary = finetune(data, out, cfg, log=click.echo, warn=lambda m: click.echo(f"WARNING: {m}", err=True))
+    if summary["rank"] != 0:  # under torchrun only rank 0 reports
+        return
     sel = summary["selected"]
     click.echo(f"model: {sel['model']}  (merge it: fetaledge merge {out} --out {out}/merged)")
     click.echo(f"test F1 {sel['metrics']['f1']:.4f}  threshold {sel['metrics']['threshold']:.4f}  "

@@ -83,14 +83,20 @@ def _timm_kwargs(s: BaselineSpec, input_size: int, extra: dict[str, Any] | None)
     return kw
 
 
-def load_backbone_weights(model: TimmClassifier, path: Path | str) -> None:
-    """Load a local timm-format checkpoint into the backbone (the classifier head stays random)."""
+def check_backbone_weights(path: Path | str) -> Path:
+    """The path, or a clear error when a baseline's weights file is missing."""
     path = Path(path)
     if not path.is_file():
         raise FetaledgeError(
             f"--backbone-weights {path} not found",
             hint="pass a local timm checkpoint (.pth/.bin/.safetensors); nothing is downloaded at run time",
         )
+    return path
+
+
+def load_backbone_weights(model: TimmClassifier, path: Path | str) -> None:
+    """Load a local timm-format checkpoint into the backbone (the classifier head stays random)."""
+    path = check_backbone_weights(path)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

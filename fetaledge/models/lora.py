@@ -111,7 +111,36 @@ def apply_lora(model: nn.Module, settings: LoraSettings, trainable: tuple[str, .
     for name in trainable:
         for p in base.get_submodule(name).parameters():
             p.requires_grad_(True)
+    for m in pm.modules():
+        if _is_mha_lora(m):
+            _pin_base_weights(m)
     return pm
+
+
+def _pin_base_weights(layer: nn.Module) -> None:
+    """Keep a LoRA MultiheadAttention's frozen weights bit-exact across forwards.
+
+    peft's forward merges the adapters into the base weights and subtracts them again: (W + dW) - dW is not W
+    in floating point, so without this the "frozen" weights drift by rounding on every forward.
+    """
+
+    def weights(m: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        base = m.get_base_layer()
+        return base.in_proj_weight, base.out_proj.get_base_layer().weight
+
+    def save(m: nn.Module, _args: Any) -> None:
+        m._fetaledge_pinned = tuple(w.detach().clone() for w in weights(m))
+
+    def restore(m: nn.Module, _args: Any, _out: Any) -> None:
+        pinned = getattr(m, "_fetaledge_pinned", None)
+        if pinned is not None and not m.merged:
+            with torch.no_grad():
+                for w, saved in zip(weights(m), pinned, strict=True):
+                    w.copy_(saved)
+        m._fetaledge_pinned = None
+
+    layer.register_forward_pre_hook(save)
+    layer.register_forward_hook(restore)
 
 
 def describe_lora(settings: LoraSettings, peft_model: nn.Module) -> dict[str, Any]:

@@ -97,6 +97,14 @@ def resolve_backbone(cfg: FinetuneConfig) -> str:
         raise FetaledgeError("--weights is for FetalCLIP; a baseline takes --backbone-weights")
     if name not in BASELINES and cfg.backbone_weights is not None:
         raise FetaledgeError("--backbone-weights is for the timm baselines; FetalCLIP takes --weights")
+    if cfg.weights is not None:  # fail before any data is prepared
+        from fetaledge.models.fetalclip import FETALCLIP_NAME, check_weights_file
+
+        check_weights_file(cfg.weights, FETALCLIP_NAME if name == FETALCLIP else TINY_NAME)
+    if cfg.backbone_weights is not None:
+        from fetaledge.models.baselines import check_backbone_weights
+
+        check_backbone_weights(cfg.backbone_weights)
     return name
 
 
@@ -197,6 +205,7 @@ def _finetune(data: Path, out: Path, cfg: FinetuneConfig, backbone: str, ctx: Di
         "config": cfg.to_json(),
         "data": data_info,
         "world_size": ctx.world_size,
+        "rank": ctx.rank,  # of the process that returns this summary (only rank 0 wrote it)
         "versions": versions(),
         "seconds": round(time.perf_counter() - t_start, 1),
         "trials": trials,

@@ -85,8 +85,10 @@ def _loss_fn(settings: TrainSettings, device: torch.device) -> nn.Module:
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Trainable parameters and persistent buffers (e.g. BatchNorm statistics), copied to the CPU."""
+    persistent = set(model.state_dict(keep_vars=True))
     state = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
-    state.update({n: b.detach().cpu().clone() for n, b in model.named_buffers()})
+    state.update({n: b.detach().cpu().clone() for n, b in model.named_buffers() if n in persistent})
     return state
 
 

@@ -43,9 +43,9 @@ PRETRAIN_VERSION = 1
 class PretrainSettings:
     """Stand-in pretraining recipe (full training of the tiny encoder on train frames, 3 classes)."""
 
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.05
     class_weight: float = 5.0  # weight of the optimal and suboptimal classes against irrelevant frames
     augment: bool = True
