@@ -3,7 +3,8 @@
 Stages (each a folder under ``--work``, skipped when its inputs are unchanged; see :mod:`fetaledge.stages`)::
 
     phantom   synthetic ACOUSLIC-layout data (only without --data)
-    cache     frame cache + subject-level split
+    cache     frame cache + subject-level split (ACOUSLIC layout, or a plane dataset: images + labels CSV,
+              options in the config's ``data`` section, see :mod:`fetaledge.data.planes`)
     teacher   finetune (FetalCLIP with --weights; the tiny stand-in otherwise)
     merge     LoRA merged into a plain fp32 teacher, checked equal to the adapter model
     distill   student(s) from cached teacher logits; the sweep picks the default student
@@ -42,7 +43,7 @@ DEFAULT_PHANTOM = {"cases": 12, "seed": 0, "frames_per_sweep": 48}
 
 @dataclass
 class BuildOptions:
-    """Inputs of a build. ``config`` (JSON) may hold sections phantom, finetune, distill, quantize."""
+    """Inputs of a build. ``config`` (JSON) may hold sections phantom, data, finetune, distill, quantize, bundle."""
 
     target: str
     out: Path
@@ -59,11 +60,33 @@ def load_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     cfg = read_json(path, "build config")
-    unknown = set(cfg) - {"phantom", "finetune", "distill", "quantize", "bundle"}
+    unknown = set(cfg) - {"phantom", "data", "finetune", "distill", "quantize", "bundle"}
     if unknown:
         raise FetaledgeError(f"{path}: unknown section(s) {sorted(unknown)}",
-                             hint="use phantom, finetune, distill, quantize, bundle")
+                             hint="use phantom, data, finetune, distill, quantize, bundle")
+    bad = set(cfg.get("data", {})) - set(PLANES_DATA_KEYS)
+    if bad:
+        raise FetaledgeError(f"{path}: unknown key(s) {sorted(bad)} in section data",
+                             hint=f"plane datasets take {', '.join(PLANES_DATA_KEYS)}")
+    other = cfg.get("bundle", {}).get("other_sizes")
+    if other is not None and other not in ("refuse", "letterbox"):
+        raise FetaledgeError(f"{path}: bundle.other_sizes must be refuse or letterbox, got {other!r}")
     return cfg
+
+
+PLANES_DATA_KEYS = ("positive_planes", "keep_published_split", "labels", "skip_missing_images", "split_seed",
+                    "val_fraction")
+
+
+def _planes_prepare(src: Path, d: Path, data_cfg: dict[str, Any]):
+    from fetaledge.data.planes import DEFAULT_POSITIVE, prepare_planes_cache
+
+    return prepare_planes_cache(
+        src, d, positive_planes=tuple(data_cfg.get("positive_planes", DEFAULT_POSITIVE)),
+        keep_published_split=bool(data_cfg.get("keep_published_split", False)),
+        labels=[Path(p) for p in data_cfg["labels"]] if data_cfg.get("labels") else None,
+        skip_missing=bool(data_cfg.get("skip_missing_images", False)), seed=int(data_cfg.get("split_seed", 0)),
+        val_fraction=float(data_cfg.get("val_fraction", 0.2)))
 
 
 def _file_sig(path: Path | None) -> Any:
@@ -153,9 +176,40 @@ def _select(target: Target, quant: dict[str, Any], work: Work, threads: int, dec
     return shipped, skipped, checks
 
 
+def _planes_golden_inputs(cache, n: int = 8, window: int = 24) -> tuple[np.ndarray, list[str], np.ndarray, str]:
+    """Plane datasets: n test images (positives and negatives, centres in turn), letterboxed to the raw size as
+    on the device, and the first ``window`` test images as a stand-in 'sweep' (not a real sweep)."""
+    from fetaledge.data.raw import iter_raw_sweeps
+
+    rows = [(sw.frames[0], int(sw.labels[0]), cache.entries[sw.case]) for sw in iter_raw_sweeps(cache, "test")]
+    if not rows:
+        raise FetaledgeError(f"cache {cache.root}: the test split holds no image for the goldens")
+    picked: list[int] = []
+    for want in (1, 0):
+        centres: dict[str, list[int]] = {}
+        for i, (_, lab, e) in enumerate(rows):
+            if (lab > 0) == bool(want):
+                centres.setdefault(e.get("centre", ""), []).append(i)
+        queues = list(centres.values())
+        while len(picked) < (n + 1) // 2 * (2 - want) and any(queues):
+            for q in queues:
+                if q and len(picked) < (n + 1) // 2 * (2 - want):
+                    picked.append(q.pop(0))
+    picked = picked[:n]
+    frames = np.stack([rows[i][0] for i in picked])
+    sources = [f"image {rows[i][2]['image_name']} ({rows[i][2]['centre']}, {rows[i][2]['plane']}, "
+               f"{rows[i][2]['raw_width']}x{rows[i][2]['raw_height']} WxH, label {rows[i][1]}), letterboxed"
+               for i in picked]
+    sweep = np.stack([r[0] for r in rows[:window]])
+    return frames, sources, sweep, f"the first {len(sweep)} test images in cache order (plane dataset: not a sweep)"
+
+
 def _golden_inputs(cache, n: int = 8, window: int = 24) -> tuple[np.ndarray, list[str], np.ndarray, str]:
     """Raw test frames for the frame goldens (positives and negatives) and one recorded sweep window."""
     from fetaledge.data.raw import iter_raw_sweeps
+
+    if cache.manifest.get("source_kind") == "planes":
+        return _planes_golden_inputs(cache, n, window)
 
     frames, sources, sweep, sweep_src = [], [], None, ""
     for sw in iter_raw_sweeps(cache, "test"):
@@ -201,8 +255,15 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> Path:
 
     # 1. data -----------------------------------------------------------------------------------------------
     from fetaledge.data.cache import FrameCache, is_cache, prepare_cache
+    from fetaledge.data.planes import is_planes_source
 
-    if opts.data is not None and is_cache(opts.data):
+    if opts.data is not None and not is_cache(opts.data) and is_planes_source(opts.data):
+        src, cache_dir = Path(opts.data), work.cache
+        data_cfg = dict(cfg.get("data", {}))
+        log(f"[cache] plane dataset {src} (images + labels CSV): {data_cfg or 'default options'}")
+        stage("cache", cache_dir, {"planes": _file_sig(src), "data": data_cfg, "size": 224},
+              lambda d: _planes_prepare(src, d, data_cfg), outputs=("manifest.json", "splits.json"))
+    elif opts.data is not None and is_cache(opts.data):
         cache_dir, src = Path(opts.data), Path(FrameCache(opts.data).manifest["source"])
         keys["cache"] = json.dumps(_file_sig(cache_dir / "manifest.json"))
     else:
@@ -341,13 +402,21 @@ def _bundle(opts: BuildOptions, target: Target, work: Work, cache, src: Path, ra
         pt = decision.threshold if parent != "teacher-fp32-torch" else float(teacher_cfg["threshold"])
         test_quality[a.name] = quality(scores, a.name, decision.threshold, decision, parent, pt)
     notes = _notes(target, shipped, skipped, test_quality, quant)
+    planes = cache.manifest.get("planes") if cache.manifest.get("source_kind") == "planes" else None
+    if planes is not None:
+        notes.append("plane dataset: every test image is a one-frame case, so WFSS and the sweep decisions are not "
+                     "meaningful here; read F1 / precision / recall (frame level, at the calibrated threshold)")
+    other_sizes = "letterbox" if planes is not None else cfg_other_sizes(opts.config)
     provenance = {
         "target": target.name,
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": {"machine": platform.machine(), "cores": cores},
         "toolchain": _versions(),
         "data": {"source": str(src), "cache": str(cache.root), "split_seed": cache.manifest["split_seed"],
-                 "phantom": opts.data is None},
+                 "phantom": opts.data is None, "source_kind": cache.manifest.get("source_kind", "acouslic"),
+                 **({"planes": {k: planes[k] for k in ("layout", "positive_planes", "split", "left_out")}}
+                    if planes is not None else {})},
+        "other_sizes": other_sizes,
         "teacher": {k: teacher_cfg.get(k) for k in ("kind", "arch", "name", "input_size", "threshold")},
         "student": {k: student_cfg.get(k) for k in ("arch", "input_size", "norm", "init", "threshold",
                                                       "chosen_by")},
@@ -373,7 +442,10 @@ def _bundle(opts: BuildOptions, target: Target, work: Work, cache, src: Path, ra
     report_md = _report_md(report)
     write_bundle(Path(opts.out), shipped=shipped, raw_hw=raw_hw, decision=decision, threads=target.threads,
                  provenance=provenance, report=report, report_md=report_md, golden_frames=frames,
-                 golden_sources=sources, golden_sweep=sweep, golden_sweep_source=sweep_src)
+                 golden_sources=sources, golden_sweep=sweep, golden_sweep_source=sweep_src,
+                 other_sizes=other_sizes,
+                 labels=(f"not {' / '.join(planes['positive_planes'])}", " / ".join(planes["positive_planes"]))
+                 if planes is not None else None)
     log(f"[bundle] wrote {opts.out} and {Path(opts.out).with_suffix('.zip')} in {time.perf_counter() - t_bundle:.1f} s")
     if opts.android_assets is not None:
         dest = Path(opts.android_assets) / "bundle"
@@ -382,6 +454,12 @@ def _bundle(opts: BuildOptions, target: Target, work: Work, cache, src: Path, ra
         log(f"[bundle] copied to {dest} for the Android demo")
     log(f"build finished in {time.perf_counter() - t_start:.1f} s")
     return Path(opts.out)
+
+
+def cfg_other_sizes(config: dict[str, Any]) -> str:
+    """``input.other_sizes`` of an ACOUSLIC bundle: the config's ``bundle.other_sizes``, else ``"refuse"`` (the model
+    only ever saw that probe's geometry). Plane-dataset bundles always letterbox (their training did)."""
+    return str(config.get("bundle", {}).get("other_sizes", "refuse"))
 
 
 def _notes(target: Target, shipped, skipped, tq: dict[str, Any], quant: dict[str, Any]) -> list[str]:

@@ -91,11 +91,13 @@ def _golden_sweep(root: Path, spec: IqaSpec, sweep: np.ndarray, source: str) -> 
 def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, int], decision: DecisionParams,
                  threads: int, provenance: dict[str, Any], report: dict[str, Any], report_md: str,
                  golden_frames: np.ndarray, golden_sources: list[str], golden_sweep: np.ndarray,
-                 golden_sweep_source: str, make_zip: bool = True, other_sizes: str = "refuse") -> Path:
+                 golden_sweep_source: str, make_zip: bool = True, other_sizes: str = "refuse",
+                 labels: tuple[str, str] | None = None) -> Path:
     """Assemble a bundle folder (and ``<out>.zip``) atomically.
 
     ``other_sizes`` goes to ``iqa_spec.json`` ``input.other_sizes``: ``"refuse"`` frames of another size than
     ``raw_hw``, or ``"letterbox"`` them (``fetaledge.runtime.geometry``, ``docs/frame_geometry.md``).
+    ``labels`` (negative, positive) name the classes (default: the ACOUSLIC abdominal plane).
 
     Example:
         >>> write_bundle(Path("bundle"), shipped=[...], raw_hw=(562, 744), ...)  # doctest: +SKIP
@@ -120,7 +122,7 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
                 "grey->RGB, normalisation; pass the raw 8-bit grey frame"),
             models=tuple(models),
             decision=decision,
-            labels=Labels("no abdominal plane", "abdominal plane (AC measurable)"),
+            labels=Labels(*(labels or ("no abdominal plane", "abdominal plane (AC measurable)"))),
             provenance=provenance,
         )
         dump_spec(spec, tmp / SPEC_FILE_NAME)

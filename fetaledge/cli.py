@@ -69,25 +69,67 @@ def data_phantom(out: Path, cases: int, seed: int, frames_per_sweep: int, noise:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Cache folder to write.")
 @click.option("--size", type=int, default=224, show_default=True, help="Square side of cached frames.")
 @click.option("--sweeps", type=click.Choice(["annotated", "all"]), default="annotated", show_default=True,
-              help="'annotated': only sweeps with an AC value (the paper's setting); 'all': all six.")
-@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the subject-level split.")
-def data_prepare(src: Path, out: Path, size: int, sweeps: str, split_seed: int) -> None:
-    """Preprocess an ACOUSLIC-layout folder into a frame cache with a subject-level split (resumable).
+              help="ACOUSLIC only. 'annotated': only sweeps with an AC value (the paper's setting); 'all': all six.")
+@click.option("--split-seed", type=int, default=0, show_default=True,
+              help="Seed of the subject-level (plane datasets: patient-group-level) split.")
+@click.option("--positive-plane", "positive_planes", multiple=True,
+              help="Plane datasets: a plane that counts as positive (repeatable). Default: \"Fetal abdomen\".")
+@click.option("--keep-published-split", is_flag=True,
+              help="Plane datasets: test = the published test images; val carved from the published train "
+                   "images by patient group. Default: a seeded group split 70/10/20.")
+@click.option("--labels", "labels", multiple=True, type=click.Path(path_type=Path),
+              help="Plane datasets: the labels CSV(s) to read (default: detected; e.g. --labels "
+                   "source_csv/African_train.csv --labels source_csv/African_test.csv).")
+@click.option("--skip-missing-images", is_flag=True,
+              help="Plane datasets: leave out CSV rows whose image file is absent (default: an error).")
+def data_prepare(src: Path, out: Path, size: int, sweeps: str, split_seed: int, positive_planes: tuple[str, ...],
+                 keep_published_split: bool, labels: tuple[Path, ...], skip_missing_images: bool) -> None:
+    """Preprocess a data folder into a frame cache with a subject-level split (resumable).
+
+    SRC is an ACOUSLIC-layout folder (real or phantom), or a plane dataset: a folder of 2D images with a
+    labels CSV (FETAL_PLANES_DB_data.csv, the African labels.csv, or African_*.csv). Plane images are made
+    grey and letterboxed to SIZE x SIZE (docs/frame_geometry.md); each is a one-frame case of its patient group.
 
     Example: fetaledge data prepare phantom --out cache
+
+    Example: fetaledge data prepare ../shared/data/real/african_fetal_planes --out cache_af --keep-published-split
     """
-    from fetaledge.data.cache import prepare_cache
+    from fetaledge.data.planes import is_planes_source
     from fetaledge.progress import bar
 
-    with bar("prepare", unit="frame") as b:
+    planes = bool(labels) or is_planes_source(src)
+    if not planes and (positive_planes or keep_published_split or skip_missing_images):
+        from fetaledge.errors import FetaledgeError
+
+        raise FetaledgeError(f"{src} is not a plane dataset: --positive-plane, --keep-published-split and "
+                             "--skip-missing-images apply to folders of 2D images with a labels CSV")
+    with bar("prepare", unit="image" if planes else "frame") as b:
         def on_total(n: int) -> None:
             b.total = n
             b.refresh()
 
-        manifest = prepare_cache(src, out, size=size, sweeps=sweeps, seed=split_seed, progress=b.update,
-                                 on_total=on_total)
+        if planes:
+            from fetaledge.data.planes import DEFAULT_POSITIVE, prepare_planes_cache
+
+            manifest = prepare_planes_cache(src, out, positive_planes=positive_planes or DEFAULT_POSITIVE,
+                                            keep_published_split=keep_published_split, size=size, seed=split_seed,
+                                            labels=labels or None, skip_missing=skip_missing_images,
+                                            progress=b.update, on_total=on_total)
+        else:
+            from fetaledge.data.cache import prepare_cache
+
+            manifest = prepare_cache(src, out, size=size, sweeps=sweeps, seed=split_seed, progress=b.update,
+                                     on_total=on_total)
     n_frames = sum(e["frames"] for e in manifest["cases"])
     click.echo(f"cached {len(manifest['cases'])} cases, {n_frames} frames at {size}x{size} in {out}")
+    if planes:
+        info = manifest["planes"]
+        click.echo(f"{info['layout']}: positive = {', '.join(info['positive_planes'])}; split: {info['split']}")
+        if info["left_out"]:
+            click.echo(f"left out {len(info['left_out'])} published-train image(s) of patient groups that also have "
+                       f"test images: {', '.join(info['left_out'])}")
+        for note in info["notes"]:
+            click.echo(f"note: {note}")
 
 
 @data.command("stats")

@@ -63,40 +63,61 @@ def verify_cmd(bundle: Path, target: str | None, as_json: bool) -> None:
 
 @click.command("infer")
 @click.option("--bundle", type=click.Path(path_type=Path), required=True, help="Bundle folder.")
-@click.argument("case", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the result JSON.")
 @click.option("--png", "png_out", type=click.Path(path_type=Path), default=None,
-              help="Write the chosen frame with the probability curve (default: CASE name + .png beside --json).")
+              help="Case mode: write the chosen frame with the probability curve (default: beside --json).")
 @click.option("--model", default=None, help="Model of the bundle to use (default: the first, the primary).")
 @click.option("--threads", type=int, default=None, help="Threads (default: the spec's).")
-def infer_cmd(bundle: Path, case: Path, json_out: Path | None, png_out: Path | None, model: str | None,
-              threads: int | None) -> None:
-    """Run a bundle over one case stack (.mha of six sweeps): probabilities, events, verdicts, chosen frame.
+def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png_out: Path | None,
+              model: str | None, threads: int | None) -> None:
+    """Run a bundle over one case stack (.mha of six sweeps: probabilities, events, verdicts, chosen frame), or
+    over single frames: image files (PNG, JPEG; grey or colour), .npy frames, one-frame .mha, or folders of them.
+
+    Frames of another size than the bundle's are letterboxed or refused as its iqa_spec.json input.other_sizes
+    says (docs/frame_geometry.md).
 
     Example: fetaledge infer --bundle bundle work/phantom/images/stacked_fetal_ultrasound/<uuid>.mha --json r.json
+
+    Example: fetaledge infer --bundle bundle_af ../shared/data/real/african_fetal_planes/images
     """
     from fetaledge.fsio import write_json
-    from fetaledge.runtime.infer import infer_case, plot_case
+    from fetaledge.runtime.infer import infer_case, infer_frames, is_case_stack, plot_case
 
-    r = infer_case(bundle, case, model, threads)
-    for k, s in enumerate(r["sweeps"]):
-        v = s["verdict"]
-        found = sum(e["type"] == "PLANE_FOUND" for e in s["events"])
-        click.echo(f"sweep {k + 1}: {v['verdict']:7s} frame {v['frame']:4d}  max p {max(s['probabilities']):.3f}  "
-                   f"plane found {found}x")
-    c = r["case"]
-    click.echo(f"case: {c['verdict']} chosen frame {c['frame']}")
+    if len(inputs) == 1 and is_case_stack(inputs[0]):
+        case = inputs[0]
+        r = infer_case(bundle, case, model, threads)
+        for k, s in enumerate(r["sweeps"]):
+            v = s["verdict"]
+            found = sum(e["type"] == "PLANE_FOUND" for e in s["events"])
+            click.echo(f"sweep {k + 1}: {v['verdict']:7s} frame {v['frame']:4d}  max p {max(s['probabilities']):.3f}"
+                       f"  plane found {found}x")
+        c = r["case"]
+        click.echo(f"case: {c['verdict']} chosen frame {c['frame']}")
+        if json_out:
+            write_json(json_out, r)
+            click.echo(f"wrote {json_out}")
+        if png_out is None and json_out is not None:
+            png_out = Path(json_out).with_suffix(".png")
+        if png_out is not None:
+            try:
+                plot_case(r, case, png_out)
+                click.echo(f"wrote {png_out}")
+            except ImportError:
+                click.echo("matplotlib is not installed: no PNG (pip install matplotlib)")
+        return
+    r = infer_frames(bundle, list(inputs), model, threads)
+    i = r["input"]
+    click.echo(f"bundle input {i['height']}x{i['width']} (HxW), other sizes: {i['other_sizes']}; "
+               f"threshold {r['threshold']:.4f}")
+    for f in r["frames"]:
+        click.echo(f"{Path(f['file']).name}: {f['height']}x{f['width']} {f['fitted']:9s} p {f['probability']:.4f}  "
+                   f"{f['label']}")
     if json_out:
         write_json(json_out, r)
         click.echo(f"wrote {json_out}")
-    if png_out is None and json_out is not None:
-        png_out = Path(json_out).with_suffix(".png")
     if png_out is not None:
-        try:
-            plot_case(r, case, png_out)
-            click.echo(f"wrote {png_out}")
-        except ImportError:
-            click.echo("matplotlib is not installed: no PNG (pip install matplotlib)")
+        click.echo("--png applies to case stacks only: no PNG written for single frames")
 
 
 @click.command("quantize")

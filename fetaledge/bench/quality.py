@@ -44,7 +44,16 @@ def scorer(artifact: BenchArtifact, raw_hw: tuple[int, int], threads: int = 2) -
 
 
 def iter_cases(cache: FrameCache, split: str) -> Iterator[tuple[str, list[int], list[np.ndarray], list[np.ndarray]]]:
-    """(uuid, kept sweeps, frames per sweep, labels per sweep) for every case of ``split``, all six sweeps."""
+    """(uuid, kept sweeps, frames per sweep, labels per sweep) for every case of ``split``, all six sweeps.
+
+    A plane-dataset cache has one-frame cases: (uuid, [0], [frame (1, H, W)], [label (1,)]), the frame read
+    back by :func:`fetaledge.data.raw.iter_raw_sweeps` (grey, letterboxed to the cache's raw size)."""
+    if cache.manifest.get("source_kind") == "planes":
+        from fetaledge.data.raw import iter_raw_sweeps
+
+        for sw in iter_raw_sweeps(cache, split):
+            yield sw.case, [0], [sw.frames], [sw.labels]
+        return
     src = Path(cache.manifest["source"])
     if not src.is_dir():
         raise FetaledgeError(f"the source folder of cache {cache.root} is gone: {src}")

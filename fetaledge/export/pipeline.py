@@ -37,9 +37,18 @@ def raw_model_from_dir(model_dir: Path, raw_hw: tuple[int, int]):
 
 def parity_frames(raw_hw: tuple[int, int], n: int = 12, seed: int = 0, source: Path | None = None) -> np.ndarray:
     """Real-looking raw frames: from an ACOUSLIC-layout ``source`` when given (frames around the labelled
-    plane and elsewhere), else rendered phantom frames at the ACOUSLIC size, else smooth textured noise."""
+    plane and elsewhere) or from a plane dataset (images made grey and letterboxed to ``raw_hw``, as on the
+    device), else rendered phantom frames at the ACOUSLIC size, else smooth textured noise."""
     from fetaledge.data import layout as L
+    from fetaledge.data.planes import is_planes_source
 
+    if source is not None and is_planes_source(source):
+        from fetaledge.data.planes import load_grey, read_planes
+        from fetaledge.runtime.geometry import letterbox
+
+        images = read_planes(source, skip_missing=True).images
+        picks = [images[i] for i in np.linspace(0, len(images) - 1, min(n, len(images))).astype(int)]
+        return np.stack([letterbox(load_grey(im.path), raw_hw[0], raw_hw[1]) for im in picks])
     if source is not None:
         from fetaledge.data.acouslic import AcouslicDataset
 

@@ -1,4 +1,5 @@
-"""``fetaledge infer``: run a bundle over one case stack (.mha, six sweeps), frame by frame."""
+"""``fetaledge infer``: run a bundle over one case stack (.mha, six sweeps), frame by frame, or over single
+frames (images, .npy, one-frame .mha) of any size: :func:`infer_frames`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.classifier import FrameClassifier, process_case
-from fetaledge.runtime.mha import read_mha
+from fetaledge.runtime.images import FRAME_SUFFIXES, read_frame_file
+from fetaledge.runtime.mha import read_mha, read_mha_header
 
 N_SWEEPS = 6
 
@@ -38,6 +40,62 @@ def infer_case(bundle_dir: Path | str, case_path: Path | str, model: str | None 
         "sweeps": [{"probabilities": r.probabilities, "events": [e.to_dict() for e in r.events],
                     "verdict": r.verdict.to_dict()} for r in results],
         "case": case.to_dict(),
+    }
+
+
+def is_case_stack(path: Path | str) -> bool:
+    """True for an .mha holding several frames (a case stack: :func:`infer_case`), False for anything else."""
+    path = Path(path)
+    if path.suffix.lower() != ".mha" or not path.is_file():
+        return False
+    fields, _ = read_mha_header(path)
+    dims = fields.get("DimSize", "").split()
+    return len(dims) == 3 and int(dims[2]) > 1
+
+
+def expand_frame_paths(paths: list[Path | str]) -> list[Path]:
+    """Files as given; a folder contributes its frame files (images, .npy, .mha), sorted by name."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in FRAME_SUFFIXES)
+            if not found:
+                raise FetaledgeError(f"folder {p} holds no frame file ({', '.join(FRAME_SUFFIXES)})")
+            out.extend(found)
+        else:
+            out.append(p)
+    if not out:
+        raise FetaledgeError("no frame to score", hint="pass image files, .npy frames or a folder of them")
+    return out
+
+
+def infer_frames(bundle_dir: Path | str, paths: list[Path | str], model: str | None = None,
+                 threads: int | None = None) -> dict[str, Any]:
+    """Score single frames of any size: each file is read as grey (colour by the BT.601 luma), brought to the
+    bundle's raw size as its ``input.other_sizes`` says (letterbox, or a clear error for "refuse"), and scored.
+
+    Example:
+        >>> r = infer_frames("bundle", ["a.png", "b.npy"])  # doctest: +SKIP
+        >>> r["frames"][0]["probability"], r["frames"][0]["good"]
+    """
+    clf = FrameClassifier(bundle_dir, model, threads)
+    inp = clf.spec.input
+    rows = []
+    for path in expand_frame_paths(list(paths)):
+        frame = read_frame_file(path)
+        p = clf.probability(frame)
+        same = frame.shape == (inp.height, inp.width)
+        rows.append({"file": str(path), "height": int(frame.shape[0]), "width": int(frame.shape[1]),
+                     "fitted": "as is" if same else inp.other_sizes, "probability": p,
+                     "good": p >= clf.spec.decision.threshold,
+                     "label": clf.spec.labels.positive if p >= clf.spec.decision.threshold
+                     else clf.spec.labels.negative})
+    return {
+        "bundle": str(bundle_dir),
+        "model": clf.model.name,
+        "threshold": clf.spec.decision.threshold,
+        "input": {"height": inp.height, "width": inp.width, "other_sizes": inp.other_sizes},
+        "frames": rows,
     }
 
 
