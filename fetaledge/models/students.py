@@ -205,18 +205,36 @@ def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
 
 
 def load_timm_weights(student: Student, path: Path) -> list[str]:
-    """Load a local timm-format state dict (e.g. from ``timm.create_model(..., pretrained=True)``).
+    """Load a local timm-format state dict (e.g. from ``timm.create_model(..., pretrained=True)``), or the
+    weights of a student model folder (``fetaledge distill`` output, e.g. a phantom build's
+    ``work/student/default_student``: its ``model.pt`` with the ``net.`` prefix of :class:`Student`).
 
     The classification head is skipped when its shape differs (a new one-logit head); any other missing,
     unexpected or mis-shaped tensor is an error listing all of them. Returns the skipped keys.
+
+    Example:
+        >>> load_timm_weights(Student("efficientnet_lite0"), Path("phantom/work/student/default_student"))
+        ... # doctest: +SKIP
     """
     path = Path(path)
+    if path.is_dir():
+        from fetaledge.models.checkpoint import read_config
+
+        cfg = read_config(path)
+        if cfg.get("kind") != "student" or cfg.get("arch") != student.arch.name:
+            raise FetaledgeError(f"{path} holds a {cfg.get('kind')} {cfg.get('arch')!r} model, not a "
+                                 f"{student.arch.name} student", hint="give a student model folder of the same arch")
+        if cfg.get("reparameterized"):
+            raise FetaledgeError(f"{path} holds a reparameterised (inference-only) student; it cannot be trained on")
+        path = path / "model.pt"
     if not path.is_file():
         raise FetaledgeError(f"student weights not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input problem
         raise FetaledgeError(f"cannot read student weights {path}: {exc}") from exc
+    if isinstance(state, Mapping) and state and all(str(k).startswith("net.") for k in state):
+        state = {str(k)[4:]: v for k, v in state.items()}  # a Student's own state dict (model folder)
     if isinstance(state, Mapping) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, Mapping):
