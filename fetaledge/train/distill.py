@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ import torch
 from fetaledge.data.cache import FrameCache
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import ensure_writable_dir, write_json
-from fetaledge.metrics import auroc, binary_metrics, calibrate_threshold
+from fetaledge.metrics import calibrate_threshold
 from fetaledge.models.checkpoint import save_model
 from fetaledge.models.students import (
     CANDIDATES,
@@ -65,10 +64,14 @@ from fetaledge.train.distill_teacher import (
     teacher_info,
 )
 from fetaledge.train.distill_train import DistillSettings, StudentInput, predict, train_student
+from fetaledge.train.report import metrics_report
 
 #: Default student resolution. 160 keeps the CPU default run within ~3 minutes on 2 cores (a 224 epoch of
 #: EfficientNet-Lite0 costs ~2x a 160 one) at the same phantom F1; use --resolution 224 on a GPU.
 DEFAULT_RESOLUTION = 160
+#: The issue's acceptance bar: the student's test F1 within 0.02 of the teacher's, or above it.
+F1_BAR = 0.02
+BAR_TEXT = "student test F1 >= teacher test F1 - 0.02"
 
 
 def parse_students(spec: str) -> tuple[str, ...]:
@@ -97,6 +100,7 @@ class DistillConfig:
     device: str = "cpu"
     latency_runs: int = 50
     tolerance: float = DEFAULT_TOLERANCE
+    threads: int | None = None  # torch intra-op threads per process (None: torch's default, or cores / N)
 
     def __post_init__(self) -> None:
         if not 32 <= self.resolution <= 512:
@@ -124,35 +128,21 @@ class DistillResult:
 
 
 def versions() -> dict[str, str]:
-    """Toolchain versions recorded in every student's config."""
-    import numpy
-    import timm
+    """Toolchain versions recorded in every student's config (the teacher's list plus onnxruntime)."""
+    from importlib import metadata
 
-    from fetaledge import __version__
+    from fetaledge.train.report import versions as teacher_versions
 
-    out = {"fetaledge": __version__, "python": platform.python_version(), "torch": torch.__version__,
-           "timm": timm.__version__, "numpy": numpy.__version__}
+    out = teacher_versions()
     try:
-        import onnxruntime
-
-        out["onnxruntime"] = onnxruntime.__version__
-    except ImportError:  # pragma: no cover - onnxruntime is a core dependency
-        pass
+        out["onnxruntime"] = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:  # pragma: no cover - onnxruntime is a core dependency
+        out["onnxruntime"] = "not installed"
     return out
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, np.float64)))
-
-
-def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
-    """The metrics JSON fields shared with the teacher: F1 family, AUROC, confusion matrix, threshold."""
-    m = binary_metrics(scores, labels, threshold)
-    out: dict[str, Any] = m.as_dict()
-    out["auroc"] = auroc(scores, labels)
-    out["confusion_matrix"] = [[m.tn, m.fp], [m.fn, m.tp]]
-    out["threshold"] = float(threshold)
-    return out
 
 
 def agreement(student_pos: np.ndarray, teacher_pos: np.ndarray) -> dict[str, float | int]:
@@ -166,8 +156,10 @@ def agreement(student_pos: np.ndarray, teacher_pos: np.ndarray) -> dict[str, flo
             "teacher_only": int(np.sum(~s & t)), "frames": n}
 
 
-def _threads(ctx: DistContext) -> None:
-    if ctx.distributed and "OMP_NUM_THREADS" not in os.environ:
+def _threads(cfg: DistillConfig, ctx: DistContext) -> None:
+    if cfg.threads is not None:
+        torch.set_num_threads(max(1, cfg.threads))
+    elif ctx.distributed and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.world_size))
 
 
@@ -198,7 +190,7 @@ def distill(cfg: DistillConfig, log=print) -> DistillResult:
             imagenet_weights_path(arch)
     ctx = init_distributed(cfg.device)
     try:
-        _threads(ctx)
+        _threads(cfg, ctx)
         if ctx.is_main:
             ensure_writable_dir(cfg.out)
         cache = _resolve_data(cfg, ctx)
@@ -226,7 +218,7 @@ def distill(cfg: DistillConfig, log=print) -> DistillResult:
 
 def _teacher_metrics(teacher: TeacherInfo, logits: dict[str, np.ndarray], splits) -> dict[str, Any]:
     y = splits["test"].targets.astype(np.int64)
-    m = evaluate_scores(_sigmoid(logits["test"]), y, teacher.threshold)
+    m = metrics_report(_sigmoid(logits["test"]), y, teacher.threshold, split="test")
     return {"f1": m["f1"], "test": m}
 
 
@@ -255,11 +247,12 @@ def _one_student(arch: str, cfg: DistillConfig, ctx: DistContext, cache: FrameCa
     y_val = splits["val"].targets.astype(np.int64)
     y_test = splits["test"].targets.astype(np.int64)
     threshold, val_f1 = calibrate_threshold(_sigmoid(val_z), y_val)
-    test = evaluate_scores(_sigmoid(test_z), y_test, threshold)
+    test = metrics_report(_sigmoid(test_z), y_test, threshold, split="test")
     agree = agreement(_sigmoid(test_z) >= threshold, _sigmoid(logits["test"]) >= teacher.threshold)
     row: dict[str, Any] = {
         "student": arch, "resolution": cfg.resolution, "init": init_used, "f1": test["f1"],
-        "f1_vs_teacher": test["f1"] - teacher_row["f1"], "auroc": test["auroc"],
+        "f1_vs_teacher": test["f1"] - teacher_row["f1"],
+        "meets_bar": test["f1"] >= teacher_row["f1"] - F1_BAR, "auroc": test["auroc"],
         "agreement": agree["agreement"], "kappa": agree["kappa"], "threshold": threshold,
         "val_f1": val_f1, "best_epoch": res.best_epoch, "train_seconds": res.seconds,
     }
@@ -293,9 +286,10 @@ def _one_student(arch: str, cfg: DistillConfig, ctx: DistContext, cache: FrameCa
     folder = cfg.out / arch
     save_model(folder, inference.state_dict(), config)
     write_json(folder / "metrics.json", {
-        "split": "test", **test, "validation": {"f1": val_f1, "threshold": threshold},
+        **test, "validation": {"f1": val_f1, "threshold": threshold},
         "teacher_agreement": agree, "teacher": teacher_row["test"],
-        "f1_vs_teacher": row["f1_vs_teacher"], "cost": cost.to_json(),
+        "f1_vs_teacher": row["f1_vs_teacher"], "meets_bar": row["meets_bar"], "bar": BAR_TEXT,
+        "cost": cost.to_json(),
     })
     write_json(folder / "history.json", res.history_json())
     log(f"[{arch}] test F1 {test['f1']:.3f} (teacher {teacher_row['f1']:.3f}, {row['f1_vs_teacher']:+.3f}), "

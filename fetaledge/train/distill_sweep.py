@@ -40,6 +40,7 @@ COLUMNS = (
     ("init", "init", "{}"),
     ("f1", "test F1", "{:.3f}"),
     ("f1_vs_teacher", "F1 - teacher", "{:+.3f}"),
+    ("meets_bar", "bar (>= -0.02)", "{}"),
     ("auroc", "AUROC", "{:.3f}"),
     ("agreement", "agreement", "{:.3f}"),
     ("params", "params (M)", "{:.2f}"),
@@ -62,6 +63,8 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     v = row.get(key)
     if v is None:
         return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if key in ("params", "macs"):
         v = v / 1e6
     return fmt.format(v)

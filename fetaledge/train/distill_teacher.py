@@ -28,7 +28,7 @@ import torch
 from fetaledge.data.cache import FrameCache
 from fetaledge.data.splits import SPLITS
 from fetaledge.errors import FetaledgeError
-from fetaledge.fsio import atomic_path, ensure_writable_dir, read_json, write_json
+from fetaledge.fsio import atomic_path, ensure_writable_dir, write_json
 from fetaledge.models.checkpoint import load_model, read_config
 from fetaledge.train.dist import DistContext
 
@@ -135,8 +135,8 @@ def cached_teacher_logits(teacher: TeacherInfo, cache: FrameCache, store: Path, 
             if ctx.is_main:
                 log(f"teacher logits reused: {npz}")
             return found, False
+    ensure_writable_dir(Path(store))  # every rank: fail before the expensive part, all together
     if ctx.is_main:
-        ensure_writable_dir(Path(store))  # fail before the expensive part
         log(f"teacher logits: running the {teacher.kind} teacher once over {sum(sizes.values())} frames")
     t0 = time.perf_counter()
     model, _ = load_model(Path(teacher.path), expect=TEACHER_KINDS)
@@ -159,7 +159,3 @@ def cached_teacher_logits(teacher: TeacherInfo, cache: FrameCache, store: Path, 
     ctx.barrier()
     return logits, True
 
-
-def describe_store(store: Path, key: str) -> dict:
-    """The metadata JSON of one stored logits file."""
-    return read_json(Path(store) / f"{key}.json", "teacher logits metadata")
