@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ import torch
 from torch import nn
 
 from fetaledge.errors import FetaledgeError
+
+# peft imports torchao, whose Enum registration makes torch log a deprecation line per Enum on every run.
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def _sha256(path: Path) -> str:
 
 
 def _state_digest(model: nn.Module) -> str:
-    """sha256 of the trainable parameters and buffers (what DDP must keep equal on every rank)."""
+    """sha256 of the whole state dict (what DDP must keep equal on every rank)."""
     h = hashlib.sha256()
     for n, p in sorted(model.state_dict().items()):
         h.update(n.encode())
