@@ -70,10 +70,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def score_split(artifacts: list[BenchArtifact], cache: FrameCache, split: str, raw_hw: tuple[int, int],
-                progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[int], None] | None = None, threads: int = 2) -> dict[str, Any]:
     """Logits of every artifact on every frame of every case of ``split`` (all six sweeps), with labels and a
-    mask of the frames that belong to kept (annotated) sweeps. One pass over the data for all artifacts."""
-    runs = {a.name: scorer(a, raw_hw) for a in artifacts}
+    mask of the frames that belong to kept (annotated) sweeps. One pass over the data for all artifacts.
+    ``threads`` per runtime (1 is the robust choice on a busy shared machine, where spinning thread pools stall)."""
+    runs = {a.name: scorer(a, raw_hw, threads) for a in artifacts}
     logits: dict[str, list[np.ndarray]] = {a.name: [] for a in artifacts}
     labels, kept, cases = [], [], []
     for uuid, keep, frames, labs in iter_cases(cache, split):

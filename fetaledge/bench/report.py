@@ -57,8 +57,9 @@ def markdown(results: dict[str, Any]) -> str:
     fast = {t: f for t, f in (results.get("fastest") or {}).items() if f}
     if fast:
         lines += ["", "## Fastest student artifact on this host", ""]
-        lines += [f"- {t} thread(s): **{f['name']}** ({f['runtime']}, {f['precision']}) {f['latency_ms']:.2f} ms, "
-                  f"F1 {_fmt(f.get('f1'))}" for t, f in sorted(fast.items(), key=lambda kv: int(kv[0]))]
+        lines += [f"- {t} thread(s): **{f['name']}** ({f['runtime']}, {f['precision']}) median {f['latency_ms']:.2f} "
+                  f"ms, CPU time {_fmt(f.get('cpu_latency_ms'), '.2f')} ms, F1 {_fmt(f.get('f1'))} (ranked by "
+                  f"{f.get('ranked_by', 'median')})" for t, f in sorted(fast.items(), key=lambda kv: int(kv[0]))]
     if results.get("comparison"):
         lines += side_by_side_markdown(results["comparison"])
     if results.get("fetalclip_full"):
@@ -172,7 +173,6 @@ def _verdict(v: dict[str, Any]) -> str:
 def _save(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=90)
     plt.close(fig)
@@ -192,11 +192,12 @@ def plots(results: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
             is not None]
     written = []
     if arts:
-        fig, ax = plt.subplots(figsize=(9, 5.5))
+        fig, ax = plt.subplots(figsize=(11, 6), layout="constrained")
         pts = []
         colours = {"torch": "tab:blue", "onnxruntime": "tab:orange", "litert": "tab:green"}
         for a in arts:
-            x, y = a["latency"]["1"]["latency_ms"], a["quality"]["f1"]
+            lat = a["latency"]["1"]
+            x, y = lat.get("cpu_latency_ms") or lat["latency_ms"], a["quality"]["f1"]
             pts.append((x, y))
             ax.scatter(x, y, s=45, c=colours.get(a["runtime"], "k"), marker="s" if a["precision"] == "int8" else "o",
                        edgecolors="k" if a.get("shipped") else "none")
@@ -211,19 +212,22 @@ def plots(results: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
             ax.scatter([], [], c=c, label=rt)
         ax.scatter([], [], c="w", edgecolors="k", label="shipped (black edge); square = INT8")
         ax.set_xscale("log")
-        ax.set_xlabel(f"median latency per raw frame at 1 thread, ms (log){emu}")
+        ax.set_xlabel(f"CPU time per raw frame at 1 thread = idle-core latency, ms (log){emu}")
         ax.set_ylabel(f"F1 ({results['config']['split']} split)")
         ax.set_title(f"latency vs F1 on {results['host']['machine']} ({results['host']['cpu']})", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         written.append(_save(fig, out_dir / f"{stem}_pareto.png"))
     dist = [(f"{a['name']} x{t}", lat["distribution_ms"]) for a in results["artifacts"]
             for t, lat in sorted(a.get("latency", {}).items(), key=lambda kv: int(kv[0])) if lat.get("distribution_ms")]
     if dist:
-        fig, ax = plt.subplots(figsize=(9, 0.32 * len(dist) + 1.5))
-        ax.boxplot([np.asarray(d) for _, d in dist], vert=False, tick_labels=[n for n, _ in dist], showfliers=True)
+        fig, ax = plt.subplots(figsize=(10, 0.32 * len(dist) + 1.5), layout="constrained")
+        names = [n for n, _ in dist]
+        new_mpl = tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+        kw = {"orientation": "horizontal", "tick_labels": names} if new_mpl else {"vert": False, "labels": names}
+        ax.boxplot([np.asarray(d) for _, d in dist], showfliers=True, **kw)
         ax.set_xscale("log")
         ax.tick_params(axis="y", labelsize=7)
-        ax.set_xlabel("per-frame latency, ms (log; x1 = 1 thread, xN = N threads)")
+        ax.set_xlabel("per-frame wall-clock latency, ms (log; x1 = 1 thread, xN = N threads)")
         ax.set_title("latency distribution" + emu)
         written.append(_save(fig, out_dir / f"{stem}_latency.png"))
     return written
@@ -240,7 +244,7 @@ def arm64_plot(report: dict[str, Any], out_dir: Path, stem: str) -> Path:
     rows = report["comparisons"]
     keys = list(rows)
     y = np.arange(len(keys))
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 0.5 * len(keys) + 2))
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(13, 0.5 * len(keys) + 2.2), layout="constrained")
     a0.barh(y - 0.2, [rows[k]["x86_median_ms"] for k in keys], 0.4, label="x86_64 (native)")
     a0.barh(y + 0.2, [rows[k]["arm64_emulated_median_ms"] for k in keys], 0.4, label="arm64 EMULATED (qemu)")
     a0.set_yticks(y, keys, fontsize=7)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from fetaledge.bench.run import rank_ms
 from fetaledge.errors import FetaledgeError
 
 REFERENCE_ARCH = "fastvit_mci0"
@@ -321,7 +322,7 @@ def _save_untrained(folder: Path, default: dict[str, Any], log: Log) -> None:
 # --------------------------------------------------------------------------------------------- the comparison
 def _pick(arts: list[dict[str, Any]], pred: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
     cands = [a for a in arts if pred(a) and "1" in a.get("latency", {})]
-    return min(cands, key=lambda a: a["latency"]["1"]["latency_ms"]) if cands else None
+    return min(cands, key=lambda a: rank_ms(a["latency"], "1")) if cands else None
 
 
 def _row(a: dict[str, Any] | None, **extra: Any) -> dict[str, Any] | None:
@@ -358,7 +359,8 @@ def side_by_side(results: dict[str, Any], work: Any, bundle: Path | None, log: L
     reference = _pick(arts, lambda a: a.get("arch") == REFERENCE_ARCH and a["runtime"] == "onnxruntime"
                       and a["precision"] == "fp32")
     if bundle is not None and any(a.get("shipped") for a in arts):
-        shipped, how = _pick(arts, lambda a: bool(a.get("shipped"))), f"fastest at 1 thread of the models of {bundle}"
+        shipped = _pick(arts, lambda a: bool(a.get("shipped")))
+        how = f"fastest at 1 thread (CPU time per frame) of the models of {bundle}"
     else:
         fp32 = next((a for a in arts if a.get("default_student") and a["runtime"] == "torch"), None)
         floor = (fp32 or {}).get("quality", {}).get("f1", 0.0) - 0.01
