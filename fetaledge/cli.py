@@ -295,7 +295,8 @@ def evaluate_cmd(checkpoint: Path, data: Path, split: str, out: Path | None, dev
 @click.option("--students", default="efficientnet_lite0", show_default=True,
               help="Comma-separated students, or 'all' (efficientnet_lite0, mobilenetv2_100, "
                    "mobilenetv4_conv_small, mobilenetv3_small_100, fastvit_mci0; also efficientnet_lite1/2).")
-@click.option("--resolution", type=int, default=None, help="Student input side (default 160; 224 on a GPU).")
+@click.option("--resolution", type=int, default=None,
+              help="Student input side (default 128 on CPU, 224 on CUDA); trained from the 224 cache.")
 @click.option("--epochs", type=int, default=4, show_default=True, help="Epochs per student.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Batch size per process.")
 @click.option("--lr", type=float, default=1e-3, show_default=True,
@@ -330,14 +331,14 @@ def distill_cmd(teacher: Path, data: Path, out: Path, students: str, resolution:
 
     Multi-process: torchrun --nproc-per-node 2 -m fetaledge distill ... (gloo on CPU; rank 0 writes).
     """
-    from fetaledge.train.distill import DEFAULT_RESOLUTION, DistillConfig, distill, parse_students
+    from fetaledge.train.distill import DistillConfig, distill, parse_students
     from fetaledge.train.distill_loss import KDConfig
     from fetaledge.train.distill_train import DistillSettings
 
     settings = DistillSettings(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=not no_augment,
                                kd=KDConfig(alpha=alpha, temperature=temperature, pos_weight=pos_weight))
     cfg = DistillConfig(teacher=teacher, data=data, out=out, students=parse_students(students),
-                        resolution=resolution or DEFAULT_RESOLUTION, init=init,
+                        resolution=resolution, init=init,
                         student_weights=student_weights, settings=settings, logit_store=logit_cache,
                         device=device, latency_runs=latency_runs, threads=threads)
     result = distill(cfg, log=click.echo)

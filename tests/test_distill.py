@@ -70,7 +70,8 @@ def write_toy_cache(root: Path, cases: int = 6, frames: int = 24, seed: int = 0)
         write_json(d / "done.json", {"toy": c})
         entries.append({"uuid": uuid, "subject_id": f"s{c}", "frames": frames, "frames_per_sweep": frames,
                         "sweeps": [0], "positives": int((labels > 0).sum()),
-                        "optimal": int((labels == 1).sum()), "sweep_ac_mm": [100.0, None, None, None, None, None]})
+                        "optimal": int((labels == 1).sum()),
+                        "sweep_ac_mm": [100.0, None, None, None, None, None]})
     save_split(make_split({e["uuid"]: e["subject_id"] for e in entries}, seed=0), root / "splits.json")
     write_json(root / "manifest.json", {"format": CACHE_FORMAT, "version": CACHE_VERSION, "source": "toy",
                                         "size": SIZE, "raw_height": SIZE, "raw_width": SIZE,
@@ -269,6 +270,17 @@ def test_wrong_teacher_kind(toy, tmp_path) -> None:
     with pytest.raises(FetaledgeError, match="fetalclip-lora.*teacher must be") as e:
         distill(DistillConfig(lora, toy["cache"], tmp_path / "o"))
     assert "merged" in str(e.value)
+
+
+def test_finetune_run_folder_points_to_merge(toy, tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    with pytest.raises(FetaledgeError, match="finetune run folder.*fetaledge merge"):
+        distill(DistillConfig(run, toy["cache"], tmp_path / "o"))
+    write_teacher(run / "merged")
+    with pytest.raises(FetaledgeError, match="pass --teacher .*merged"):
+        distill(DistillConfig(run, toy["cache"], tmp_path / "o"))
 
 
 def test_corrupt_teacher_config(toy, tmp_path) -> None:

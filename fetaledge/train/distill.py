@@ -16,7 +16,7 @@ Steps (each student of ``--students`` in turn, one process or DDP under ``torchr
 Output folder::
 
     <out>/<arch>/              model folder (kind "student"): config.json, model.pt, metrics.json,
-                               history.json
+                               history.json, curve.png (KD loss per epoch)
     <out>/sweep.json, sweep.md comparison of all students of this run, the rule and the choice
     <out>/default_student/     copy of the chosen student's model folder: what later stages read
     <out>/distill.json         the run's settings, teacher, data, timings
@@ -64,11 +64,13 @@ from fetaledge.train.distill_teacher import (
     teacher_info,
 )
 from fetaledge.train.distill_train import DistillSettings, StudentInput, predict, train_student
-from fetaledge.train.report import metrics_report
+from fetaledge.train.report import metrics_report, plot_history
 
-#: Default student resolution. 160 keeps the CPU default run within ~3 minutes on 2 cores (a 224 epoch of
-#: EfficientNet-Lite0 costs ~2x a 160 one) at the same phantom F1; use --resolution 224 on a GPU.
-DEFAULT_RESOLUTION = 160
+#: Default student resolution per device. On CPU 128: the default run (EfficientNet-Lite0, 4 epochs over the
+#: 720 training frames of the default phantom) then costs ~190 CPU-seconds (under ~2 min wall on 2 idle
+#: cores); 160 costs ~1.5x and 224 ~3x per epoch with no measurable F1 gain on the phantom (the teacher
+#: itself sees 112 px). On a GPU the paper's 224.
+DEFAULT_RESOLUTION = {"cpu": 128, "cuda": 224}
 #: The issue's acceptance bar: the student's test F1 within 0.02 of the teacher's, or above it.
 F1_BAR = 0.02
 BAR_TEXT = "student test F1 >= teacher test F1 - 0.02"
@@ -92,7 +94,7 @@ class DistillConfig:
     data: Path
     out: Path
     students: tuple[str, ...] = (DEFAULT_ARCH,)
-    resolution: int = DEFAULT_RESOLUTION
+    resolution: int | None = None  # None: DEFAULT_RESOLUTION[device]
     init: str = "auto"
     student_weights: Path | None = None
     settings: DistillSettings = field(default_factory=DistillSettings)
@@ -103,6 +105,8 @@ class DistillConfig:
     threads: int | None = None  # torch intra-op threads per process (None: torch's default, or cores / N)
 
     def __post_init__(self) -> None:
+        if self.resolution is None:
+            object.__setattr__(self, "resolution", DEFAULT_RESOLUTION.get(self.device, 224))
         if not 32 <= self.resolution <= 512:
             raise FetaledgeError(f"--resolution {self.resolution} is outside 32..512")
         if self.student_weights is not None and len(self.students) != 1:
@@ -263,7 +267,8 @@ def _one_student(arch: str, cfg: DistillConfig, ctx: DistContext, cache: FrameCa
     inference = student.cpu().eval().reparameterized().eval()
     cost = profile_student(inference, cfg.resolution, runs=cfg.latency_runs)
     row.update(params=cost.params, macs=cost.macs, latency_ms=cost.latency_ms,
-               latency_p90_ms=cost.latency_p90_ms, onnx_bytes=cost.onnx_bytes)
+               latency_p90_ms=cost.latency_p90_ms, latency_min_ms=cost.latency_min_ms,
+               onnx_bytes=cost.onnx_bytes)
     config = {
         "kind": "student",
         "arch": arch,
@@ -292,6 +297,8 @@ def _one_student(arch: str, cfg: DistillConfig, ctx: DistContext, cache: FrameCa
         "cost": cost.to_json(),
     })
     write_json(folder / "history.json", res.history_json())
+    title = f"{arch} {cfg.resolution}px from {teacher.kind} (alpha {s.kd.alpha}, T {s.kd.temperature})"
+    plot_history(res.history_json(), folder / "curve.png", title)
     log(f"[{arch}] test F1 {test['f1']:.3f} (teacher {teacher_row['f1']:.3f}, {row['f1_vs_teacher']:+.3f}), "
         f"agreement {agree['agreement']:.3f}, {cost.latency_ms:.2f} ms/frame at 1 thread -> {folder}")
     return row

@@ -5,8 +5,9 @@
   before the exporter folds it, which FlopCounterMode ignores anyway).
 * latency: the network exported with ``torch.onnx.export(opset_version=17, dynamo=False)`` to a temporary
   file, one ORT session with one intra-op and one inter-op thread and sequential execution, ``warmup`` runs
-  discarded, then the median (and p90) of ``runs`` runs. This machine is shared: medians are robust to the
-  odd preemption, but compare students measured in the same sweep, not across sweeps.
+  discarded, then the median (and p90, and the minimum) of ``runs`` runs. On a shared machine the median
+  is robust to the odd preemption but not to sustained load; the minimum is the best estimate of the
+  unloaded speed. Compare students measured in the same sweep, not across sweeps.
 
 Example:
     >>> net = create_student("mobilenetv3_small_100", init="random")  # doctest: +SKIP
@@ -33,6 +34,7 @@ class StudentCost:
     macs: int
     latency_ms: float
     latency_p90_ms: float
+    latency_min_ms: float
     onnx_bytes: int
     threads: int = 1
 
@@ -65,8 +67,8 @@ def export_onnx_tmp(model: nn.Module, size: int, path: Path) -> Path:
 
 
 def ort_latency_ms(onnx_path: Path, size: int, runs: int = 50, warmup: int = 10,
-                   threads: int = 1) -> tuple[float, float]:
-    """(median, p90) milliseconds of one fp32 inference with onnxruntime at ``threads`` threads."""
+                   threads: int = 1) -> tuple[float, float, float]:
+    """(median, p90, min) milliseconds of one fp32 inference with onnxruntime at ``threads`` threads."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -85,7 +87,7 @@ def ort_latency_ms(onnx_path: Path, size: int, runs: int = 50, warmup: int = 10,
         sess.run(None, {name: x})
         times.append((time.perf_counter() - t0) * 1000.0)
     times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(0.9 * len(times)))]
+    return statistics.median(times), times[min(len(times) - 1, int(0.9 * len(times)))], times[0]
 
 
 def profile_student(model: nn.Module, size: int, runs: int = 50, warmup: int = 10) -> StudentCost:
@@ -94,6 +96,6 @@ def profile_student(model: nn.Module, size: int, runs: int = 50, warmup: int = 1
     macs = count_macs(model, size)
     with tempfile.TemporaryDirectory(prefix="fetaledge-latency-") as tmp:
         path = export_onnx_tmp(model, size, Path(tmp) / "student.onnx")
-        med, p90 = ort_latency_ms(path, size, runs=runs, warmup=warmup)
+        med, p90, low = ort_latency_ms(path, size, runs=runs, warmup=warmup)
         nbytes = path.stat().st_size
-    return StudentCost(params, macs, round(med, 3), round(p90, 3), nbytes)
+    return StudentCost(params, macs, round(med, 3), round(p90, 3), round(low, 3), nbytes)

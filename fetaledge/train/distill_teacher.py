@@ -66,6 +66,13 @@ def teacher_info(path: Path, kinds: tuple[str, ...] = TEACHER_KINDS) -> TeacherI
     if not path.exists():
         raise FetaledgeError(f"teacher folder not found: {path}",
                              hint="pass the folder written by `fetaledge merge` as --teacher")
+    if not (path / "config.json").is_file() and (path / "run.json").is_file():
+        merged = path / "merged"
+        raise FetaledgeError(
+            f"{path} is a finetune run folder, not a model folder",
+            hint=f"pass --teacher {merged}" if (merged / "config.json").is_file()
+            else f"merge it first: fetaledge merge {path} --out {merged}",
+        )
     cfg = read_config(path)
     if cfg["kind"] not in kinds:
         raise FetaledgeError(
