@@ -77,6 +77,7 @@ def test_finetune_writes_models_metrics_and_curves(run):
         assert cfg["lora"]["r"] == 8 and cfg["lora"]["alpha"] == 16 and cfg["lora"]["dropout"] == 0.1
         assert cfg["lora"]["targets"] == ["attn", "c_fc", "c_proj"]
         assert cfg["encoder_weights"]["source"].startswith("stand-in pretraining")
+        assert cfg["encoder_weights"]["head_init"].endswith("head.pt")
         assert cfg["data"]["cache_fingerprint"] and cfg["versions"]["peft"] and cfg["seed"] == k
     top = json.loads((out / "metrics.json").read_text())
     assert top["trial"] == summary["selected"]["trial"] and "mean_std_over_trials" in top
@@ -105,6 +106,8 @@ def test_stand_in_pretraining_is_cached_by_data_and_config(run, cache):
     path, info = tiny_pretrained_weights(cache, PretrainSettings(epochs=1), ctx)  # made by the run fixture
     assert path.parent == pretrain_root() / pretrain_key(cache, PretrainSettings(epochs=1))
     assert info["data"]["split"] == "train" and "NOT FetalCLIP" in info["what"]
+    head = torch.load(path.parent / "head.pt", weights_only=True)
+    assert head["weight"].shape == (1, 128) and head["bias"].shape == (1,)
     assert pretrain_key(cache, PretrainSettings(epochs=2)) != pretrain_key(cache, PretrainSettings(epochs=1))
 
 

@@ -188,6 +188,7 @@ def _finetune(data: Path, out: Path, cfg: FinetuneConfig, backbone: str, ctx: Di
     if backbone == TINY and weights is None and cfg.pretrain is not None:
         weights, pre_info = tiny_pretrained_weights(cache, cfg.pretrain, ctx)
         encoder_info = {"source": "stand-in pretraining (NOT FetalCLIP)", "path": str(weights),
+                        "head_init": str(weights.parent / "head.pt"),
                         "seconds": pre_info["seconds"], "settings": pre_info["settings"]}
         log(f"stand-in pretrained encoder: {weights.parent} ({pre_info['seconds']} s when made)")
     if weights is not None and encoder_info is None:
@@ -231,6 +232,9 @@ def _trial(k: int, backbone: str, cfg: FinetuneConfig, weights: Path | None, enc
     seed = cfg.train.seed + k
     settings = replace(cfg.train, seed=seed)
     model, arch = _build(backbone, cfg, weights, seed)
+    if encoder_info and encoder_info.get("head_init"):
+        head = torch.load(encoder_info["head_init"], map_location="cpu", weights_only=True)
+        model.get_base_model().head.load_state_dict(head)
     pipeline = InputPipeline(cache_size, int(arch["input_size"]), arch["norm"], augment=cfg.augment)
     torch.manual_seed(seed)  # LoRA dropout and augmentation draw from the global generator
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
