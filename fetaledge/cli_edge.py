@@ -240,14 +240,16 @@ def _threads(text: str) -> tuple[int, ...]:
               help="Frames timed on the full-size FetalCLIP ViT-L/14 with random weights (0 skips; ~5 s each).")
 @click.option("--case-frames", type=int, default=140, show_default=True,
               help="Frames per sweep of the full phantom case for peak memory (140 = 840 frames; 0 skips).")
-@click.option("--emulate-cases", type=int, default=1, show_default=True,
-              help="Test cases run under emulation besides the goldens (slow: qemu).")
+@click.option("--emulate-cases", type=int, default=0, show_default=True,
+              help="Test-split cases run under emulation besides the goldens (slow: qemu takes seconds a frame).")
+@click.option("--emulate-case-frames", type=int, default=10, show_default=True,
+              help="Also emulate one rendered phantom case of 6 x N frames (0 skips).")
 @click.option("--case", "case_path", type=click.Path(path_type=Path), default=None,
               help="--device-only: a case .mha whose whole run gives the peak memory.")
 def bench_cmd(work: Path | None, out: Path, target: str | None, bundle: Path | None, emulate: bool,
               device_only: bool, label: str | None, threads_text: str, split: str, warmup: int, iters: int,
               repeats: int, reference: str, fetalclip_frames: int, case_frames: int, emulate_cases: int,
-              case_path: Path | None) -> None:
+              emulate_case_frames: int, case_path: Path | None) -> None:
     """Benchmark every artifact of a build: latency (1 thread and all cores), memory, size, F1, WFSS;
     side by side with the teacher and fastvit_mci0; JSON + Markdown + PNG into --out.
 
@@ -280,7 +282,7 @@ def bench_cmd(work: Path | None, out: Path, target: str | None, bundle: Path | N
         r = bench_work(work, out, target=target, threads=threads, split=split, warmup=warmup, iters=iters,
                        repeats=repeats, emulate=emulate, bundle=bundle, label=label or target,
                        reference=reference, fetalclip_frames=fetalclip_frames, case_frames=case_frames,
-                       emulate_cases=emulate_cases, log=click.echo)
+                       emulate_cases=emulate_cases, emulate_case_frames=emulate_case_frames, log=click.echo)
     for t, f in r["fastest"].items():
         if f:
             click.echo(f"fastest at {t} thread(s): {f['name']} ({f['runtime']}, {f['precision']}) "

@@ -45,7 +45,7 @@ def bench(tmp_path_factory) -> dict:
                                       "--config", str(cfg)])
     assert built.exit_code == 0, built.output[-3000:]
     args = ["bench", "--work", str(work), "--bundle", str(bundle), "--target", "arm64", "--out", str(out),
-            "--label", "tiny", *QUICK] + (["--emulate", "--emulate-cases", "0"] if EMULATE else [])
+            "--label", "tiny", *QUICK] + (["--emulate", "--emulate-case-frames", "0"] if EMULATE else [])
     r = CliRunner().invoke(main, args)
     mp.undo()
     assert r.exit_code == 0, r.output[-3000:]
@@ -146,3 +146,19 @@ def test_bad_inputs_give_clear_errors(bench: dict, tmp_path: Path, args: list[st
     r = CliRunner().invoke(main, ["bench", "--out", str(tmp_path), *[a.format(**fill) for a in args]])
     assert r.exit_code != 0
     assert message in r.output, r.output
+
+
+@pytest.mark.parametrize("host, fp32, int8", [
+    ({"isa": ["avx", "avx2", "fma"], "vendor": "AuthenticAMD", "family": 23}, 8, 11),  # Zen 1: 128-bit datapath
+    ({"isa": ["avx", "avx2", "fma"], "vendor": "GenuineIntel", "family": 6}, 16, 21),
+    ({"isa": ["avx2", "fma", "avx512f", "avx512_vnni"], "vendor": "GenuineIntel", "family": 6}, 32, 128),
+    ({"isa": ["avx2", "fma", "avx512f", "avx512_vnni", "amx_int8"], "vendor": "GenuineIntel"}, 32, 1024),
+    ({"isa": ["asimd", "asimddp"], "vendor": "", "machine": "aarch64"}, 8, 32),
+])
+def test_theoretical_peak_states_its_derivation(host: dict, fp32: int, int8: int) -> None:
+    from fetaledge.bench.side_by_side import theoretical_peak
+
+    p = theoretical_peak(host, clock_ghz=2.0)
+    assert (p["fp32_macs_per_cycle"], p["int8_macs_per_cycle"]) == (fp32, int8)
+    assert p["fp32_gmacs"] == fp32 * 2.0
+    assert "MAC/cycle" in p["fp32_derivation"] and p["assumption"]

@@ -61,7 +61,7 @@ def host_info(emulated: bool = False) -> dict[str, Any]:
     """CPU model, vendor, ISA flags that matter for inference, cores, load average, runtime versions."""
     import importlib.metadata as md
 
-    cpu, vendor, flags = platform.processor() or "unknown", "", set()
+    cpu, vendor, family, flags = platform.processor() or "unknown", "", None, set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, val = line.partition(":")
@@ -70,6 +70,8 @@ def host_info(emulated: bool = False) -> dict[str, Any]:
                 cpu = val
             elif key == "vendor_id" and not vendor:
                 vendor = val
+            elif key == "cpu family" and family is None and val.isdigit():
+                family = int(val)
             elif key in ("flags", "Features") and not flags:
                 flags = set(val.split())
     except OSError:
@@ -81,7 +83,7 @@ def host_info(emulated: bool = False) -> dict[str, Any]:
         with contextlib.suppress(md.PackageNotFoundError):
             versions[d] = md.version(d)
     return {
-        "machine": platform.machine(), "cpu": cpu, "vendor": vendor, "cores": os.cpu_count() or 1,
+        "machine": platform.machine(), "cpu": cpu, "vendor": vendor, "family": family, "cores": os.cpu_count() or 1,
         "isa": sorted(f for f in interesting if f in flags), "python": platform.python_version(),
         "os": platform.platform(), "loadavg_start": _loadavg(), "emulated": emulated, "versions": versions,
     }
@@ -316,8 +318,8 @@ def case_memory(bundle: Path, case: Path, threads: Sequence[int], log: Log = pri
 
 
 def full_case(work_dir: Path, frames_per_sweep: int = 140, log: Log = print) -> Path:
-    """A full-size phantom case (6 sweeps x ``frames_per_sweep``; 840 frames as in ACOUSLIC-AI), rendered once
-    into ``work/bench/case<N>`` and reused."""
+    """A phantom case of 6 sweeps x ``frames_per_sweep`` (140: the 840 frames of an ACOUSLIC-AI case), rendered
+    once into ``work/bench/case<N>`` and reused."""
     from fetaledge.data import layout as L
     from fetaledge.data.phantom import PhantomConfig, write_phantom
 
@@ -361,15 +363,17 @@ def fastest(artifacts: list[dict[str, Any]], threads: str = "1") -> dict[str, An
 def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int] = (1, os.cpu_count() or 1),
                split: str = "test", warmup: int = 5, iters: int = 20, repeats: int = 5, emulate: bool = False,
                bundle: Path | None = None, label: str = "bench", reference: str = "distill",
-               fetalclip_frames: int = 3, case_frames: int = 140, emulate_cases: int = 1,
-               log: Log = print) -> dict[str, Any]:
+               fetalclip_frames: int = 3, case_frames: int = 140, emulate_cases: int = 0,
+               emulate_case_frames: int = 10, log: Log = print) -> dict[str, Any]:
     """Benchmark every artifact of the build in ``work`` and write ``<label>.json/.md/*.png`` into ``out_dir``.
 
     ``reference``: "distill" (distil fastvit_mci0 into ``work/reference`` when the build's sweep lacks it),
     "untrained" (export an untrained one, labelled UNTRAINED), or "skip". ``fetalclip_frames``: frames timed
     on the full-size FetalCLIP ViT-L/14 with random weights (0 skips). ``case_frames``: frames per sweep of the
     full case for peak memory (140 = 840 frames; 0 skips; needs ``bundle``). ``emulate`` (arm targets, needs
-    ``bundle``): the qemu arm64 parity run on the goldens and ``emulate_cases`` test cases, written as
+    ``bundle``): the qemu arm64 parity run on the goldens, on ``emulate_cases`` test-split cases and on one
+    rendered phantom case of 6 x ``emulate_case_frames`` frames (0 skips it; qemu runs a 160 px student at
+    seconds per frame on a busy host, so a full 288- or 840-frame case takes an hour), written as
     ``<label>_arm64_emulated.{json,md,png}``.
 
     Example:
@@ -440,8 +444,10 @@ def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int]
     elif case_frames > 0:
         notes.append("peak memory over a full case not measured: it runs a bundle (pass --bundle)")
     if emulate:
-        results["arm64"] = emulate_report(Path(bundle), _test_case_files(cache, split, emulate_cases), out_dir,
-                                          label, results, log)
+        cases = _test_case_files(cache, split, emulate_cases)
+        if emulate_case_frames > 0:
+            cases.append(full_case(work, emulate_case_frames, log))
+        results["arm64"] = emulate_report(Path(bundle), cases, out_dir, label, log)
     if results["config"]["phantom"]:
         notes.append("data: the synthetic phantom; teacher: the tiny UNTRAINED stand-in unless --weights was given "
                      "to the build. F1 values describe the phantom, not ACOUSLIC-AI.")
@@ -451,8 +457,7 @@ def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int]
     return results
 
 
-def emulate_report(bundle: Path, cases: list[Path], out_dir: Path, label: str, results: dict[str, Any],
-                   log: Log = print) -> dict[str, Any]:
+def emulate_report(bundle: Path, cases: list[Path], out_dir: Path, label: str, log: Log = print) -> dict[str, Any]:
     """Run the arm64 (qemu) parity probe, write ``<label>_arm64_emulated.{json,md,png}``; return a summary."""
     from fetaledge.bench.emulated import compare_arm64
     from fetaledge.bench.report import arm64_markdown, arm64_plot

@@ -188,15 +188,21 @@ def _clock_ghz() -> tuple[float | None, str]:
     return None, "clock unknown"
 
 
-def theoretical_peak(host: dict[str, Any]) -> dict[str, Any]:
+def theoretical_peak(host: dict[str, Any], clock_ghz: float | None = None) -> dict[str, Any]:
     """Theoretical fp32 and INT8 MACs per cycle of one core from the ISA flags and vendor, with its derivation.
 
     Assumes two FMA pipes per core (true for Intel Haswell+ big cores and Xeon Gold/Platinum, AMD Zen 1-4,
     Arm Cortex-A76-class); Xeon Silver/Bronze and some client parts have one 512-bit FMA: half the figure.
+
+    Example:
+        >>> zen1 = {"isa": ["avx", "avx2", "fma"], "vendor": "AuthenticAMD", "family": 23}
+        >>> p = theoretical_peak(zen1, clock_ghz=3.0)
+        >>> p["fp32_macs_per_cycle"], p["fp32_gmacs"]
+        (8, 24.0)
     """
     isa, vendor = set(host.get("isa", [])), host.get("vendor", "")
-    ghz, clock_src = _clock_ghz()
-    amd_zen1 = vendor == "AuthenticAMD" and _cpu_family() == 23
+    ghz, clock_src = (clock_ghz, "given") if clock_ghz else _clock_ghz()
+    amd_zen1 = vendor == "AuthenticAMD" and host.get("family") == 23  # Zen 1 / Zen+ (family 17h)
     if "avx512f" in isa:
         fp32, how = 2 * 16, "AVX-512: 2 FMA pipes x 16 fp32 lanes (512-bit) = 32 MAC/cycle"
     elif "fma" in isa and amd_zen1:
@@ -212,6 +218,10 @@ def theoretical_peak(host: dict[str, Any]) -> dict[str, Any]:
         i8, how8 = 1024, "AMX-INT8: TDPBUSD 16x16 tile of 64-deep dot products every 16 cycles = 1024 MAC/cycle"
     elif "avx512_vnni" in isa:
         i8, how8 = 2 * 64, "AVX-512 VNNI: VPDPBUSD, 64 u8*s8 MACs per 512-bit op x 2 pipes = 128 MAC/cycle"
+    elif "i8mm" in isa:
+        i8, how8 = 2 * 32, "Armv8.6 I8MM: SMMLA, 32 s8 MACs per 128-bit op x 2 pipes = 64 MAC/cycle"
+    elif "asimddp" in isa:
+        i8, how8 = 2 * 16, "Armv8.2 dot product: SDOT, 16 s8 MACs per 128-bit op x 2 pipes = 32 MAC/cycle"
     elif "avx2" in isa:
         lanes = 16 if amd_zen1 else 32
         i8 = round(2 * lanes / 3)
@@ -226,16 +236,6 @@ def theoretical_peak(host: dict[str, Any]) -> dict[str, Any]:
         out["fp32_gmacs"] = fp32 * ghz
         out["int8_gmacs"] = i8 * ghz
     return out
-
-
-def _cpu_family() -> int | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("cpu family"):
-                return int(line.split(":")[1])
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def cpu_peak(host: dict[str, Any], log: Log = print) -> dict[str, Any]:
