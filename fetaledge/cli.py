@@ -34,7 +34,7 @@ def main() -> None:
 
 @main.group()
 def data() -> None:
-    """ACOUSLIC-AI data: make a phantom, prepare the frame cache, print split statistics."""
+    """Data: make a phantom, prepare the frame cache (ACOUSLIC layout or a plane dataset), print split statistics."""
 
 
 @data.command("phantom")

@@ -330,6 +330,10 @@ def confusion_figure(results: dict[str, Any], out_png: Path) -> Path:
     ax1.set_yticks(ys, [""] * len(names))
     ax1.set_ylim(len(names) - 0.5, -0.5)
     ax1.set_xlim(0, 1)
+    base = results.get("baseline", {}).get("f1", {}).get("value")
+    if base is not None:
+        ax1.axvline(base, color="0.5", ls="--", lw=1, label=f"call all positive ({base:.2f})")
+        ax1.legend(loc="lower left", fontsize=8)
     ax1.set_xlabel("test F1 with 95 % CI (bootstrap over patient groups)")
     ax1.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{results['data']['name']}: test split, {results['data']['test_images']} images")
