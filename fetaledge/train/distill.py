@@ -268,6 +268,7 @@ def _one_student(arch: str, cfg: DistillConfig, ctx: DistContext, cache: FrameCa
     cost = profile_student(inference, cfg.resolution, runs=cfg.latency_runs)
     row.update(params=cost.params, macs=cost.macs, latency_ms=cost.latency_ms,
                latency_p90_ms=cost.latency_p90_ms, latency_min_ms=cost.latency_min_ms,
+               latency_cpu_ms=cost.latency_cpu_ms,
                onnx_bytes=cost.onnx_bytes)
     config = {
         "kind": "student",
@@ -300,5 +301,6 @@ def _one_student(arch: str, cfg: DistillConfig, ctx: DistContext, cache: FrameCa
     title = f"{arch} {cfg.resolution}px from {teacher.kind} (alpha {s.kd.alpha}, T {s.kd.temperature})"
     plot_history(res.history_json(), folder / "curve.png", title)
     log(f"[{arch}] test F1 {test['f1']:.3f} (teacher {teacher_row['f1']:.3f}, {row['f1_vs_teacher']:+.3f}), "
-        f"agreement {agree['agreement']:.3f}, {cost.latency_ms:.2f} ms/frame at 1 thread -> {folder}")
+        f"agreement {agree['agreement']:.3f}, {cost.latency_cpu_ms:.2f} ms CPU/frame at 1 thread "
+        f"(wall median {cost.latency_ms:.2f}) -> {folder}")
     return row
