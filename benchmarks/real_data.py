@@ -35,8 +35,9 @@ DESCRIPTION = (
 
 
 def _distill_variant(work: Path, label: str, seed: int, init: str, weights: Path | None, config: dict,
-                     log) -> Path:
-    """The build's distill stage again with another starting point / seed; cached like a build stage."""
+                     log, threads: int | None = None) -> Path:
+    """The build's distill stage again with another starting point / seed; cached like a build stage (``threads``
+    only sets the speed, so it is not part of the cache key)."""
     from fetaledge.build import Work
     from fetaledge.fsio import read_json
     from fetaledge.models.checkpoint import read_config
@@ -48,13 +49,17 @@ def _distill_variant(work: Path, label: str, seed: int, init: str, weights: Path
     dcfg = dict(config.get("distill", {}))
     dset = {k: dcfg.pop(k) for k in list(dcfg) if k in DistillSettings.__dataclass_fields__ and k != "kd"}
     dset["seed"] = seed
-    dcfg.pop("students", None)
-    arch = read_config(w.student)["arch"]
+    students = dcfg.pop("students", None)
+    arch = read_config(w.student)["arch"] if (w.student / "config.json").is_file() else (
+        students[0] if students else DistillConfig.__dataclass_fields__["students"].default[0])
     out = w.root / "init" / f"{label}_seed{seed}"
+    if threads is not None:
+        dcfg["threads"] = threads
     cfg = DistillConfig(teacher=w.teacher_merged, data=w.cache, out=out, students=(arch,), init=init,
                         student_weights=weights, settings=DistillSettings(**dset), **dcfg)
-    upstream = read_json(w.distill / ".stage.json", "distill stage marker")["inputs"]["merge"]
-    run_stage(f"distill:{label}:seed{seed}", out, {"merge": upstream, "cfg": cfg.to_json()},
+    upstream = read_json(w.teacher_merged / ".stage.json", "merge stage marker")["key"]
+    key = {k: v for k, v in cfg.to_json().items() if k != "threads"}
+    run_stage(f"distill:{label}:seed{seed}", out, {"merge": upstream, "cfg": key},
               lambda d: distill(cfg, log=log), log=log, outputs=("default_student/config.json",))
     return out / "default_student"
 
@@ -74,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="work folder of the default phantom build (shared with benchmarks/run_phantom_bench.sh)")
     ap.add_argument("--seeds", type=int, default=1, help="seeds per starting point (default: %(default)s)")
     ap.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads of the extra distillations (1 is faster on a busy machine)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "real_african")
     args = ap.parse_args(argv)
 
@@ -105,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds):
             if seed > 0:
                 extra[f"imagenet-seed{seed}"] = _distill_variant(args.work, "imagenet", seed, "imagenet", None,
-                                                                 config, log)
+                                                                 config, log, args.threads)
                 starts["imagenet (default)"].append(f"student-{arch}-imagenet-seed{seed}-fp32-torch")
             for label, init, weights in (("random", "random", None), ("phantom", "auto", phantom)):
-                extra[f"{label}-seed{seed}"] = _distill_variant(args.work, label, seed, init, weights, config, log)
+                extra[f"{label}-seed{seed}"] = _distill_variant(args.work, label, seed, init, weights, config, log,
+                                                                args.threads)
                 starts[label].append(f"student-{arch}-{label}-seed{seed}-fp32-torch")
         command = "python benchmarks/real_data.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         notes = [
