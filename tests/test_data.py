@@ -18,7 +18,7 @@ from fetaledge.cli import main  # noqa: E402
 from fetaledge.data import layout as L  # noqa: E402
 from fetaledge.data.acouslic import AcouslicDataset  # noqa: E402
 from fetaledge.data.cache import FrameCache, prepare_cache  # noqa: E402
-from fetaledge.data.phantom import PhantomConfig, render_case, write_stack  # noqa: E402
+from fetaledge.data.phantom import PhantomConfig, render_case, write_phantom, write_stack  # noqa: E402
 from fetaledge.data.splits import make_split  # noqa: E402
 from fetaledge.errors import FetaledgeError  # noqa: E402
 
@@ -93,6 +93,22 @@ def test_phantom_is_deterministic_per_seed() -> None:
     digest = [hashlib.sha256(x[0].tobytes()).hexdigest() for x in (a, b, c)]
     assert digest[0] == digest[1] != digest[2]
     assert np.array_equal(a[1], b[1])
+
+
+def test_phantom_written_in_parallel_equals_serial(tmp_path: Path) -> None:
+    cfg = PhantomConfig(cases=3, seed=3, frames_per_sweep=10)
+    done: list[int] = []
+    write_phantom(tmp_path / "serial", cfg, workers=1)
+    write_phantom(tmp_path / "parallel", cfg, progress=done.append, workers=2)
+
+    def digests(root: Path) -> dict[str, str]:
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    serial = digests(tmp_path / "serial")
+    assert len(serial) == 2 * 3 + 2  # images + masks per case, the CSV, phantom.json
+    assert digests(tmp_path / "parallel") == serial
+    assert sum(done) == 3 * 6 * 10
 
 
 def test_phantom_positive_frames_are_a_minority_with_optimal_and_suboptimal() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -310,25 +311,54 @@ def write_stack(array: np.ndarray, path: Path) -> None:
         sitk.WriteImage(img, str(tmp), useCompression=False)
 
 
-def write_phantom(out: Path, cfg: PhantomConfig, progress: Callable[[int], None] | None = None) -> list[PhantomCase]:
+def _render_and_write(cfg: PhantomConfig, index: int, uid: str, out: Path) -> list[float]:
+    """Render case ``index`` and write its image and mask stacks; returns the per-sweep AC values."""
+    frames, masks, acs = render_case(cfg, index, Fan())
+    write_stack(frames, out / L.IMAGES_DIR / f"{uid}.mha")
+    write_stack(masks, out / L.MASKS_DIR / f"{uid}.mha")
+    return acs
+
+
+def write_phantom(out: Path, cfg: PhantomConfig, progress: Callable[[int], None] | None = None,
+                  workers: int | None = None) -> list[PhantomCase]:
     """Write ``cfg.cases`` cases in the ACOUSLIC-AI layout under ``out`` (images, masks, circumference CSV).
 
-    The CSV is written last, so an interrupted run leaves no CSV pointing at missing stacks.
+    Cases render in ``workers`` processes (default: the CPU count, at most 4: each holds about 250 MB); the
+    output does not depend on it, since case ``i`` draws only from ``SeedSequence([seed, i])``. ``progress``
+    is called with the number of frames of each finished case. The CSV is written last, so an interrupted run
+    leaves no CSV pointing at missing stacks.
     """
     out = ensure_writable_dir(Path(out))
     for sub in (L.IMAGES_DIR, L.MASKS_DIR, "circumferences"):
         ensure_writable_dir(out / sub)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 10**6]))
     subjects = _subjects(rng, cfg.cases)
-    fan = Fan()
-    cases = []
-    for i in range(cfg.cases):
-        uid = str(uuidlib.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63)), version=4))
-        frames, masks, acs = render_case(cfg, i, fan, progress)
-        write_stack(frames, out / L.IMAGES_DIR / f"{uid}.mha")
-        write_stack(masks, out / L.MASKS_DIR / f"{uid}.mha")
-        del frames, masks
-        cases.append(PhantomCase(uid, subjects[i], tuple(acs)))
+    uids = [str(uuidlib.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63)), version=4))
+            for _ in range(cfg.cases)]
+    workers = max(1, min(workers or min(os.cpu_count() or 1, 4), cfg.cases))
+    n_frames = L.N_SWEEPS * cfg.frames_per_sweep
+    if workers == 1:
+        acs_all = []
+        for i, uid in enumerate(uids):
+            acs_all.append(_render_and_write(cfg, i, uid, out))
+            if progress:
+                progress(n_frames)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # fork where there is one: the workers only run numpy + SimpleITK, and spawn would re-import the caller's
+        # __main__ (breaking scripts without a main guard).
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
+            futures = {pool.submit(_render_and_write, cfg, i, uid, out): i for i, uid in enumerate(uids)}
+            acs_by_case: dict[int, list[float]] = {}
+            for fut in as_completed(futures):
+                acs_by_case[futures[fut]] = fut.result()
+                if progress:
+                    progress(n_frames)
+        acs_all = [acs_by_case[i] for i in range(cfg.cases)]
+    cases = [PhantomCase(uid, subjects[i], tuple(acs_all[i])) for i, uid in enumerate(uids)]
     with atomic_path(out / L.CSV_PATH) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(L.CSV_COLUMNS)
