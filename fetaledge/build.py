@@ -89,20 +89,31 @@ def _planes_prepare(src: Path, d: Path, data_cfg: dict[str, Any]):
         val_fraction=float(data_cfg.get("val_fraction", 0.2)))
 
 
+#: Files up to this size are fingerprinted by content, so a dataset copied again (new modification times, same
+#: bytes) keeps its finished stages; bigger ones (weights, .mha stacks) by size and modification time.
+CONTENT_HASH_MAX_BYTES = 8 << 20
+
+
+def _fingerprint(f: Path) -> str:
+    st = f.stat()
+    if st.st_size <= CONTENT_HASH_MAX_BYTES:
+        return f"{st.st_size}:sha256:{hashlib.sha256(f.read_bytes()).hexdigest()}"
+    return f"{st.st_size}:mtime:{int(st.st_mtime)}"
+
+
 def _file_sig(path: Path | None) -> Any:
+    """A stage input's signature: resolved path + fingerprint (of every file, for a folder)."""
     if path is None:
         return None
     p = Path(path)
     if not p.exists():
         raise FetaledgeError(f"not found: {p}")
     if p.is_file():
-        st = p.stat()
-        return [str(p.resolve()), st.st_size, int(st.st_mtime)]
+        return [str(p.resolve()), _fingerprint(p)]
     files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
     h = hashlib.sha256()
     for f in files:
-        st = f.stat()
-        h.update(f"{f.relative_to(p)}:{st.st_size}:{int(st.st_mtime)}".encode())
+        h.update(f"{f.relative_to(p)}:{_fingerprint(f)}\n".encode())
     return [str(p.resolve()), h.hexdigest()[:16]]
 
 

@@ -85,3 +85,21 @@ def test_unknown_target_and_bad_config(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["build", "--target", "arm64", "--out", str(tmp_path / "b"), "--config", str(cfg)])
     assert r.exit_code != 0 and "finetuen" in r.output
     assert not (tmp_path / "b").exists()
+
+
+def test_input_signature_follows_content_not_copy_time(tmp_path: Path) -> None:
+    import os
+
+    from fetaledge.build import _file_sig
+
+    src = tmp_path / "data"
+    (src / "images").mkdir(parents=True)
+    (src / "images" / "a.png").write_bytes(b"\x89PNG pixels")
+    (src / "labels.csv").write_text("Image_name;Plane\na;Fetal abdomen\n")
+    before = _file_sig(src)
+    for f in src.rglob("*"):  # the dataset copied again: same bytes, new modification times
+        os.utime(f, (1e9, 1e9))
+    assert _file_sig(src) == before
+    (src / "labels.csv").write_text("Image_name;Plane\na;Fetal brain\n")
+    assert _file_sig(src) != before
+    assert _file_sig(src / "labels.csv")[1] != _file_sig(src / "images" / "a.png")[1]
