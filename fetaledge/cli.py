@@ -326,7 +326,7 @@ def distill_cmd(teacher: Path, data: Path, out: Path, students: str, resolution:
                 student_weights: Path | None, no_augment: bool, logit_cache: Path | None, latency_runs: int,
                 seed: int, threads: int | None, device: str) -> None:
     """Distil the teacher into small students; write one model folder each, a comparison table and
-    OUT/default_student (a copy of the student the build should use: the fastest within 0.01 F1 of the best).
+    OUT/default_student (a copy of the student the build should use: the fastest within 0.01 validation F1 of the best).
 
     Example: fetaledge distill --teacher runs/merged --data cache --out runs/kd --students all
 

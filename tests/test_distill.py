@@ -245,9 +245,10 @@ def test_distill_writes_student_folder_metrics_sweep_and_default(toy, tmp_path) 
 
 
 def test_sweep_picks_fastest_within_tolerance() -> None:
-    rows = [{"student": "big", "f1": 0.90, "latency_ms": 9.0, "macs": 9},
-            {"student": "mid", "f1": 0.895, "latency_ms": 5.0, "macs": 5},
-            {"student": "tiny", "f1": 0.85, "latency_ms": 1.0, "macs": 1}]
+    # ranked on validation F1; the test F1 (here reversed) must not influence the choice
+    rows = [{"student": "big", "val_f1": 0.90, "f1": 0.70, "latency_ms": 9.0, "macs": 9},
+            {"student": "mid", "val_f1": 0.895, "f1": 0.80, "latency_ms": 5.0, "macs": 5},
+            {"student": "tiny", "val_f1": 0.85, "f1": 0.90, "latency_ms": 1.0, "macs": 1}]
     assert pick_default(rows)["student"] == "mid"
     assert pick_default(rows, tolerance=0.06)["student"] == "tiny"
     assert pick_default(rows, tolerance=0.0)["student"] == "big"
