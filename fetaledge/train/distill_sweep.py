@@ -2,11 +2,12 @@
 
 Rule (:func:`pick_default`): among the students whose VALIDATION F1 (at their own calibrated threshold) is
 within ``tolerance`` (0.01) of the best student's, the one with the lowest 1-thread fp32 ONNX Runtime
-latency, measured as CPU time per frame (``latency_cpu_ms``: steady on a shared host, equal to the wall latency on an idle core; rows without it
-fall back to the wall median); ties broken by fewer MACs, then by name. Latency decides because the
-tablet's frame rate is the constraint once accuracy is equal. Validation, not test: choosing on the test split
-would make the test F1 of the chosen student an optimistic estimate. On the phantom default both splits are
-small (one frame flips test F1 by about 0.03), so the table reports AUROC beside both F1s.
+latency, measured as CPU time per frame (``latency_cpu_ms``: steady on a shared host, equal to the wall
+latency on an idle core; rows without it fall back to the wall median); ties broken by fewer MACs, then by
+name. Latency decides because the tablet's frame rate is the constraint once accuracy is equal. Validation,
+not test: choosing on the test split would make the test F1 of the chosen student an optimistic estimate.
+On the phantom default both splits are small (one frame flips test F1 by about 0.03), so the table reports
+AUROC beside both F1s.
 
 Files written into the distill output folder:
 
