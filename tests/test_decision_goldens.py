@@ -123,3 +123,19 @@ def test_check_mode_reports_a_changed_expected_value(
 
 def test_goldens_were_not_rewritten_by_any_test() -> None:
     assert _digest_all() == DIGESTS_AT_IMPORT
+
+
+def test_same_decisions_allows_score_noise_not_decision_changes() -> None:
+    from fetaledge.runtime.goldens import same_decisions
+
+    x86 = {"events": [{"at": 6, "type": "NEW_BEST", "frame": 6, "score": 0.3768}],
+           "verdict": {"verdict": "USABLE", "frame": 21, "score": 0.3768, "n_frames": 24}, "error": None}
+    arm = {"events": [{"at": 6, "type": "NEW_BEST", "frame": 6, "score": 0.3759}],
+           "verdict": {"verdict": "USABLE", "frame": 21, "score": 0.3759, "n_frames": 24}, "error": None}
+    assert same_decisions(x86, arm, 2e-3)
+    assert not same_decisions(x86, arm, 1e-4)  # beyond the tolerance
+    moved = {**arm, "verdict": {**arm["verdict"], "frame": 22}}
+    assert not same_decisions(x86, moved, 1.0)  # a different chosen frame is a different decision
+    relabelled = {**arm, "verdict": {**arm["verdict"], "verdict": "RESCAN"}}
+    assert not same_decisions(x86, relabelled, 1.0)
+    assert not same_decisions(x86, {**arm, "events": []}, 1.0)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from fetaledge.errors import FetaledgeError
+from fetaledge.runtime.goldens import same_decisions
 
 
 def _run_native(bundle: Path, cases: list[Path]) -> dict[str, Any]:
@@ -33,6 +34,16 @@ def _run_arm64(bundle: Path, cases: list[Path], timeout: float) -> dict[str, Any
         return json.loads(out.read_text())
 
 
+def _golden_tolerances(bundle: Path) -> dict[str, float]:
+    """Per model, the probability tolerance its golden frames allow (fp32 vs INT8 differ)."""
+    doc = json.loads((bundle / "goldens" / "frames.json").read_text())
+    out: dict[str, float] = {}
+    for e in doc["frames"]:
+        for name, exp in e["expected"].items():
+            out[name] = max(out.get(name, 0.0), float(exp["tolerance"]))
+    return out
+
+
 def compare_arm64(bundle: Path, cases: list[Path], timeout: float = 3600.0) -> dict[str, Any]:
     """Run the probe natively and under qemu arm64; report per model and input: decision agreement,
     max |probability diff|, chosen frames on both, and the (emulated) per-frame medians.
@@ -44,6 +55,7 @@ def compare_arm64(bundle: Path, cases: list[Path], timeout: float = 3600.0) -> d
     x86 = _run_native(bundle, cases)
     arm = _run_arm64(bundle, cases, timeout)
     spec_threshold = json.loads((bundle / "iqa_spec.json").read_text())["decision"]["threshold"]
+    tolerance = _golden_tolerances(bundle)
     rows, all_agree = {}, True
     for model, inputs in x86["models"].items():
         for key, r in inputs.items():
@@ -51,7 +63,8 @@ def compare_arm64(bundle: Path, cases: list[Path], timeout: float = 3600.0) -> d
             px = np.concatenate([np.asarray(s) for s in r["probabilities"]])
             pa = np.concatenate([np.asarray(s) for s in a["probabilities"]])
             agree = float(np.mean((px >= spec_threshold) == (pa >= spec_threshold)))
-            same = r["decision"] == a["decision"]
+            # verdicts, frames and events exactly; scores (smoothed probabilities) within the golden tolerance
+            same = same_decisions(r["decision"], a["decision"], tolerance.get(model, 0.0))
             all_agree &= same and agree == 1.0
             rows[f"{model} / {key}"] = {
                 "frames": int(px.size), "frame_decision_agreement": agree,

@@ -74,8 +74,9 @@ def markdown(results: dict[str, Any]) -> str:
         a = results["arm64"]
         lines += ["", "## ARM64 (EMULATED under qemu-user; see the separate report)", "",
                   f"Report: `{a['report']}`. All decisions agree: **{a['all_decisions_agree']}**; decision "
-                  f"agreement on the goldens: {_fmt(a.get('golden_decision_agreement'), '.2%')}; verdicts identical "
-                  f"on the goldens: {a.get('golden_verdicts_identical')}; max |p diff| x86 vs arm64: "
+                  f"agreement on the goldens: {_fmt(a.get('golden_decision_agreement'), '.2%')}; verdicts match on the "
+                  f"goldens (frames exact, scores within the golden tolerance): {a.get('golden_verdicts_identical')}; "
+                  f"max |p diff| x86 vs arm64: "
                   f"{_fmt(a['max_abs_prob_diff'], '.2e')}. {a['label']}."]
     if results.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
@@ -152,7 +153,7 @@ def arm64_markdown(r: dict[str, Any]) -> str:
         f"- Goldens verified on arm64 (sha256 + golden frames): **{r['goldens_verified_on_arm64']}**"
         + (f" (error: {r['arm64_verify_error']})" if r.get("arm64_verify_error") else ""),
         f"- Decision agreement on the golden sweep: **{_fmt(r['golden_decision_agreement'], '.2%')}**, verdicts "
-        f"identical: {r['golden_verdicts_identical']}",
+        f"match (frames and events exact, scores within the golden tolerance): {r['golden_verdicts_identical']}",
         f"- All decisions agree (goldens and cases): **{r['all_decisions_agree']}**; lowest frame agreement "
         f"{_fmt(r['min_frame_decision_agreement'], '.2%')}; max |p diff| {_fmt(r['max_abs_prob_diff'], '.2e')}", "",
         "| model / input | frames | decision agreement | max abs p diff | verdict x86 | verdict arm64 | "

@@ -340,6 +340,27 @@ def _encode_input(v: float | str) -> float | str:
     return float(v) if math.isfinite(v) else {math.inf: "Infinity", -math.inf: "-Infinity"}.get(v, "NaN")
 
 
+def same_decisions(a: Any, b: Any, score_tolerance: float) -> bool:
+    """True when two decision records (events, verdicts, case results as JSON-like data) match: every label,
+    frame index and count exactly, every float (scores: smoothed probabilities) within ``score_tolerance``.
+
+    Two runtimes (x86 vs arm64, fp32 vs the golden's recorded run) may differ in the last bits of a
+    probability; the decisions must not. Use the per-frame probability tolerance of the model's goldens.
+
+    Example:
+        >>> same_decisions({"verdict": "USABLE", "frame": 21, "score": 0.3768},
+        ...                {"verdict": "USABLE", "frame": 21, "score": 0.3759}, 2e-3)
+        True
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_decisions(a[k], b[k], score_tolerance) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_decisions(x, y, score_tolerance) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= score_tolerance or a == b
+    return a == b and type(a) is type(b)
+
+
 def _run_sweep(params: DecisionParams, probabilities: Sequence[float | str]) -> tuple[dict[str, Any], Any]:
     """Run one sweep: ``({events, verdict, error}`` in the golden JSON form, the SweepVerdict or None)."""
     tracker = SweepTracker(params)
