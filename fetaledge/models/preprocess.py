@@ -34,11 +34,13 @@ class TapResample(nn.Module):
         return cls(*geometry.taps())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, h, _ = x.shape
-        x = torch.index_select(x, 2, self.col_index).reshape(b, h, self.out_cols, self.col_k)
-        x = (x * self.col_weight).sum(-1)  # (B, H, S)
-        x = torch.index_select(x, 1, self.row_index).reshape(b, self.out_rows, self.row_k, self.out_cols)
-        return (x * self.row_weight[None, :, :, None]).sum(2)  # (B, S, S)
+        # Rows first: gathering whole rows copies contiguous memory, and the column gather (strided, the slow
+        # one) then runs on S rows instead of H. ORT, 562x744 -> 128, 1 thread: 2.4 ms vs 4.7 ms cols-first.
+        b, _, w = x.shape
+        x = torch.index_select(x, 1, self.row_index).reshape(b, self.out_rows, self.row_k, w)
+        x = (x * self.row_weight[None, :, :, None]).sum(2)  # (B, S, W)
+        x = torch.index_select(x, 2, self.col_index).reshape(b, self.out_rows, self.out_cols, self.col_k)
+        return (x * self.col_weight).sum(-1)  # (B, S, S)
 
 
 class GrayToInput(nn.Module):
