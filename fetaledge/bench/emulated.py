@@ -12,6 +12,7 @@ import numpy as np
 
 from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.goldens import same_decisions
+from fetaledge.runtime.verify import golden_tolerances
 
 
 def _run_native(bundle: Path, cases: list[Path]) -> dict[str, Any]:
@@ -34,16 +35,6 @@ def _run_arm64(bundle: Path, cases: list[Path], timeout: float) -> dict[str, Any
         return json.loads(out.read_text())
 
 
-def _golden_tolerances(bundle: Path) -> dict[str, float]:
-    """Per model, the probability tolerance its golden frames allow (fp32 vs INT8 differ)."""
-    doc = json.loads((bundle / "goldens" / "frames.json").read_text())
-    out: dict[str, float] = {}
-    for e in doc["frames"]:
-        for name, exp in e["expected"].items():
-            out[name] = max(out.get(name, 0.0), float(exp["tolerance"]))
-    return out
-
-
 def compare_arm64(bundle: Path, cases: list[Path], timeout: float = 3600.0) -> dict[str, Any]:
     """Run the probe natively and under qemu arm64; report per model and input: decision agreement,
     max |probability diff|, chosen frames on both, and the (emulated) per-frame medians.
@@ -55,7 +46,7 @@ def compare_arm64(bundle: Path, cases: list[Path], timeout: float = 3600.0) -> d
     x86 = _run_native(bundle, cases)
     arm = _run_arm64(bundle, cases, timeout)
     spec_threshold = json.loads((bundle / "iqa_spec.json").read_text())["decision"]["threshold"]
-    tolerance = _golden_tolerances(bundle)
+    tolerance = golden_tolerances(json.loads((bundle / "goldens" / "frames.json").read_text()))
     rows, all_agree = {}, True
     for model, inputs in x86["models"].items():
         for key, r in inputs.items():

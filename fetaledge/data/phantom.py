@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import csv
 import math
+import multiprocessing as mp
 import os
 import uuid as uuidlib
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -325,8 +329,8 @@ def write_phantom(out: Path, cfg: PhantomConfig, progress: Callable[[int], None]
 
     Cases render in ``workers`` processes (default: the CPU count, at most 4: each holds about 250 MB); the
     output does not depend on it, since case ``i`` draws only from ``SeedSequence([seed, i])``. ``progress``
-    is called with the number of frames of each finished case. The CSV is written last, so an interrupted run
-    leaves no CSV pointing at missing stacks.
+    is called with the number of frames of each case as it is collected, in case order. The CSV is written
+    last, so an interrupted run leaves no CSV pointing at missing stacks.
     """
     out = ensure_writable_dir(Path(out))
     for sub in (L.IMAGES_DIR, L.MASKS_DIR, "circumferences"):
@@ -337,27 +341,17 @@ def write_phantom(out: Path, cfg: PhantomConfig, progress: Callable[[int], None]
             for _ in range(cfg.cases)]
     workers = max(1, min(workers or min(os.cpu_count() or 1, 4), cfg.cases))
     n_frames = L.N_SWEEPS * cfg.frames_per_sweep
-    if workers == 1:
+    jobs = (repeat(cfg), range(cfg.cases), uids, repeat(out))
+    # fork where there is one: the workers only run numpy + SimpleITK, and spawn would re-import the caller's
+    # __main__ (breaking scripts without a main guard).
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) if workers > 1 else None
+    with pool or nullcontext():
         acs_all = []
-        for i, uid in enumerate(uids):
-            acs_all.append(_render_and_write(cfg, i, uid, out))
+        for acs in (pool.map if pool else map)(_render_and_write, *jobs):  # in case order
+            acs_all.append(acs)
             if progress:
                 progress(n_frames)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        # fork where there is one: the workers only run numpy + SimpleITK, and spawn would re-import the caller's
-        # __main__ (breaking scripts without a main guard).
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
-            futures = {pool.submit(_render_and_write, cfg, i, uid, out): i for i, uid in enumerate(uids)}
-            acs_by_case: dict[int, list[float]] = {}
-            for fut in as_completed(futures):
-                acs_by_case[futures[fut]] = fut.result()
-                if progress:
-                    progress(n_frames)
-        acs_all = [acs_by_case[i] for i in range(cfg.cases)]
     cases = [PhantomCase(uid, subjects[i], tuple(acs_all[i])) for i, uid in enumerate(uids)]
     with atomic_path(out / L.CSV_PATH) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
