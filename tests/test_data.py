@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -36,9 +37,20 @@ def phantom(tmp_path_factory) -> Path:
 
 
 def copy_of(phantom: Path, tmp_path: Path) -> Path:
+    """A copy of the phantom made of hard links (each full copy is ~240 MB of disk).
+
+    Change a file of it only through `rewrite` or `write_stack` (temp + rename): both give the file its own inode,
+    so the module's phantom stays intact.
+    """
     dst = tmp_path / "copy"
-    shutil.copytree(phantom, dst)
+    shutil.copytree(phantom, dst, copy_function=os.link)
     return dst
+
+
+def rewrite(victim: Path, data: bytes) -> None:
+    """Replace a hard-linked file's content without touching the other links."""
+    victim.unlink()
+    victim.write_bytes(data)
 
 
 def run(args: list[str]):
@@ -223,14 +235,14 @@ def test_truncated_mha(phantom: Path, tmp_path: Path) -> None:
     src = copy_of(phantom, tmp_path)
     victim = sorted((src / L.IMAGES_DIR).iterdir())[1]
     data = victim.read_bytes()
-    victim.write_bytes(data[: len(data) // 2])
+    rewrite(victim, data[: len(data) // 2])
     assert_clean_error(run(["data", "prepare", str(src), "--out", str(tmp_path / "c")]), "truncated", victim.name)
 
 
 def test_garbage_mha(phantom: Path, tmp_path: Path) -> None:
     src = copy_of(phantom, tmp_path)
     victim = sorted((src / L.IMAGES_DIR).iterdir())[0]
-    victim.write_bytes(b"this is not a MetaImage at all\n" * 10)
+    rewrite(victim, b"this is not a MetaImage at all\n" * 10)
     assert_clean_error(run(["data", "prepare", str(src), "--out", str(tmp_path / "c")]), victim.name)
 
 
@@ -258,8 +270,8 @@ def test_frame_count_not_multiple_of_six(phantom: Path, tmp_path: Path) -> None:
 
 def test_csv_row_without_images(phantom: Path, tmp_path: Path) -> None:
     src = copy_of(phantom, tmp_path)
-    with open(src / L.CSV_PATH, "a") as f:
-        f.write("00000000-dead-beef-0000-000000000000,ghost,200.0,,,,,\n")
+    csv_path = src / L.CSV_PATH
+    rewrite(csv_path, csv_path.read_bytes() + b"00000000-dead-beef-0000-000000000000,ghost,200.0,,,,,\n")
     assert_clean_error(run(["data", "prepare", str(src), "--out", str(tmp_path / "c")]),
                        "00000000-dead-beef-0000-000000000000", "has no image")
 
@@ -279,7 +291,7 @@ def test_bad_input_leaves_a_good_cache_intact(phantom: Path, tmp_path: Path) -> 
     before = (cache / "manifest.json").read_bytes()
     src = copy_of(phantom, tmp_path)
     victim = sorted((src / L.IMAGES_DIR).iterdir())[2]
-    victim.write_bytes(victim.read_bytes()[:1000])
+    rewrite(victim, victim.read_bytes()[:1000])
     assert_clean_error(run(["data", "prepare", str(src), "--out", str(cache), "--size", "64"]), "truncated")
     assert (cache / "manifest.json").read_bytes() == before
     FrameCache(cache).load("train")
