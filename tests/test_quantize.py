@@ -215,6 +215,37 @@ def test_backend_template(backend: str, variant: str, request: pytest.FixtureReq
         assert art.inputs[0].scale is None  # raw frames go in; the graph normalises them
 
 
+# --- ONNX Runtime: chunked calibration ----------------------------------------------------------------------
+def _initializers(path: Path) -> dict[str, np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+
+def test_ort_chunked_calibration_equals_one_pass(
+    tiny_uint8: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ORT keeps every intermediate tensor of a calibration pass in memory; we calibrate in chunks. For MinMax
+    the merged ranges must be exactly those of one pass; Entropy (histograms merged chunk by chunk) must run."""
+    _skip_if_missing("onnxruntime")
+    from quantize.backends import ort
+
+    assert ort._chunk_size(300) == 15 and ort._chunk_size(32) == 16 and ort._chunk_size(7) == 7
+    assert ort._chunk_size(17) == 1
+    chunked = _quantize("onnxruntime", "uint8", tiny_uint8, tmp_path / "chunked")
+    monkeypatch.setattr(ort, "CALIBRATION_CHUNK", len(tiny_uint8.calib))
+    one_pass = _quantize("onnxruntime", "uint8", tiny_uint8, tmp_path / "one_pass")
+    a, b = _initializers(chunked.path), _initializers(one_pass.path)
+    assert a.keys() == b.keys() and any(k.endswith("_scale") for k in a)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    monkeypatch.undo()
+    entropy = _quantize("onnxruntime", "uint8", tiny_uint8, tmp_path / "entropy", calibrate_method="Entropy")
+    scores = scores_of(run_artifact(entropy.path, tiny_uint8.val))
+    assert float(np.corrcoef(tiny_uint8.ref, scores)[0, 1]) > 0.9
+
+
 # --- LiteRT specifics: integer boundary, census -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def litert_float(tiny_float: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> Any:

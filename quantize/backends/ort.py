@@ -55,21 +55,40 @@ class ORTRecipe(Recipe):
 RECIPE = ORTRecipe
 
 
+# ORT's calibrators keep every intermediate tensor of every calibration frame until the pass ends (the Entropy and
+# Percentile fallbacks: 17.8 GB for 300 raw 744x562 frames through the folded student). Calibrating in chunks
+# ("CalibStridedMinMax", ORT >= 1.19; the name says MinMax but every calibrator merges chunk by chunk) keeps the
+# peak near one chunk's worth.
+CALIBRATION_CHUNK = 16
+
+
+def _chunk_size(n: int, cap: int = CALIBRATION_CHUNK) -> int:
+    """The largest divisor of ``n`` that is <= ``cap`` (ORT wants the frame count divisible by the chunk)."""
+    return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
+
+
 class _Reader:
-    """A ``CalibrationDataReader`` over prepared feeds (duck-typed: ORT only calls get_next / rewind)."""
+    """A ``CalibrationDataReader`` over prepared feeds (duck-typed: ORT calls get_next / rewind, and ``len`` /
+    ``set_range`` for chunked calibration)."""
 
     def __init__(self, feeds: list[dict[str, Any]]) -> None:
         self._feeds = feeds
         self._i = 0
+        self._end = len(feeds)
 
     def get_next(self) -> dict[str, Any] | None:
-        if self._i >= len(self._feeds):
+        if self._i >= self._end:
             return None
         self._i += 1
         return self._feeds[self._i - 1]
 
     def rewind(self) -> None:
         self._i = 0
+        self._end = len(self._feeds)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._i = start_index
+        self._end = min(end_index, len(self._feeds))
 
     def __iter__(self) -> Any:
         return iter(self._feeds)
@@ -93,7 +112,7 @@ def run(recipe: ORTRecipe, request: Any) -> list[str]:
         "S8S8": (oq.QuantType.QInt8, oq.QuantType.QInt8),
         "U8S8": (oq.QuantType.QUInt8, oq.QuantType.QInt8),
     }[recipe.data_types]
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"CalibStridedMinMax": _chunk_size(len(feeds))}
     if recipe.calibrate_method == "Percentile":
         extra["CalibPercentile"] = recipe.percentile
     with tempfile.TemporaryDirectory(prefix="quantize-ort-") as td:
@@ -121,7 +140,7 @@ def run(recipe: ORTRecipe, request: Any) -> list[str]:
                 weight_type=weight,
                 nodes_to_exclude=list(recipe.nodes_to_exclude) or None,
                 calibrate_method=oq.CalibrationMethod[recipe.calibrate_method],
-                extra_options=extra or None,
+                extra_options=extra,
             )
     return notes
 
