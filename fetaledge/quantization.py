@@ -20,7 +20,7 @@ from fetaledge.fsio import ensure_writable_dir, write_json
 from fetaledge.metrics import f1_score
 
 BACKENDS = ("nncf", "onnxruntime", "litert")
-# Preprocessing nodes of the raw-frame graph (Gather/Mul/ReduceSum resampling, normalisation) stay float:
+# Preprocessing nodes of the raw-frame graph (the resampling MatMuls, normalisation) stay float:
 # quantizing the resampled pixels to 8 bits per tensor would throw away contrast before the network sees it.
 PREPROCESS_PREFIXES = ("/resample/", "/to_input/")
 

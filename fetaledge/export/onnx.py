@@ -13,7 +13,7 @@ OPSET = 17
 def export_onnx(model, example, path: Path, *, dynamic_batch: bool = False, opset: int = OPSET) -> Path:
     """Export ``model`` (uint8 (B, H, W) -> logits (B,)) to ONNX, batch 1 static unless ``dynamic_batch``.
 
-    Uses the TorchScript exporter (``dynamo=False``): it keeps Gather-based resampling and the nn.MultiheadAttention
+    Uses the TorchScript exporter (``dynamo=False``): it keeps the resampling MatMuls and the nn.MultiheadAttention
     of open_clip in plain ONNX ops that onnxruntime, NNCF and its quantizers all read.
 
     Example:

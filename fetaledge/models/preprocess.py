@@ -1,16 +1,17 @@
 """Pixel preprocessing as torch modules that export into ONNX and TFLite graphs.
 
 The numbers come from :mod:`fetaledge.preprocess` (numpy), so the cache, training and the exported graph use
-one definition. Resampling is Gather + Mul + ReduceSum over precomputed taps: cheap (a few MMACs for a
-744x562 frame) and supported by every backend, unlike antialiased Resize.
+one definition. Resampling is two MatMuls with the precomputed (antialiased, padding-folded) linear maps of
+each axis: supported by every backend, unlike antialiased Resize, and the fastest form measured (below).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from fetaledge.preprocess import CLIP_MEAN, CLIP_STD, FrameGeometry, Taps
+from fetaledge.preprocess import CLIP_MEAN, CLIP_STD, FrameGeometry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -18,29 +19,24 @@ NORMALISATIONS = {"clip": (CLIP_MEAN, CLIP_STD), "imagenet": (IMAGENET_MEAN, IMA
 
 
 class TapResample(nn.Module):
-    """Separable resampling (B, H, W) -> (B, S, S) with fixed taps (padding to square folded in)."""
+    """Separable resampling (B, H, W) -> (B, S, S): ``rows @ x @ cols.T`` with fixed maps (padding to square
+    folded in); ``rows`` is (S, H), ``cols`` is (S, W)."""
 
-    def __init__(self, rows: Taps, cols: Taps) -> None:
+    def __init__(self, rows: np.ndarray, cols: np.ndarray) -> None:
         super().__init__()
-        self.register_buffer("row_index", torch.from_numpy(rows.index.reshape(-1)), persistent=False)
-        self.register_buffer("row_weight", torch.from_numpy(rows.weight), persistent=False)
-        self.register_buffer("col_index", torch.from_numpy(cols.index.reshape(-1)), persistent=False)
-        self.register_buffer("col_weight", torch.from_numpy(cols.weight), persistent=False)
-        self.out_rows, self.row_k = rows.index.shape
-        self.out_cols, self.col_k = cols.index.shape
+        self.register_buffer("rows", torch.from_numpy(np.ascontiguousarray(rows, np.float32)), persistent=False)
+        self.register_buffer("cols_t", torch.from_numpy(np.ascontiguousarray(cols.T, np.float32)),
+                             persistent=False)
 
     @classmethod
     def from_geometry(cls, geometry: FrameGeometry) -> TapResample:
-        return cls(*geometry.taps())
+        return cls(*geometry.matrices())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Rows first: gathering whole rows copies contiguous memory, and the column gather (strided, the slow
-        # one) then runs on S rows instead of H. ORT, 562x744 -> 128, 1 thread: 2.4 ms vs 4.7 ms cols-first.
-        b, _, w = x.shape
-        x = torch.index_select(x, 1, self.row_index).reshape(b, self.out_rows, self.row_k, w)
-        x = (x * self.row_weight[None, :, :, None]).sum(2)  # (B, S, W)
-        x = torch.index_select(x, 2, self.col_index).reshape(b, self.out_rows, self.out_cols, self.col_k)
-        return (x * self.col_weight).sum(-1)  # (B, S, S)
+        # Dense MatMuls, columns first, although the maps are sparse (17 taps per output for 562x744 -> 128): a
+        # GEMM runs near the core's peak while Gather + Mul + ReduceSum is memory-bound. ORT, 1 thread,
+        # 562x744 -> 128: 0.90 ms vs 2.20 ms for the tap gathers (rows first), outputs within 5e-5 of 255.
+        return self.rows @ (x @ self.cols_t)
 
 
 class GrayToInput(nn.Module):
