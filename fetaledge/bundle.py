@@ -32,7 +32,11 @@ from fetaledge.runtime.spec import (
 )
 
 GOLDEN_FRAMES = "goldens/frames.json"
-PROB_TOLERANCE = {"fp32": 1e-4, "int8": 2e-3, "fp16": 1e-3}
+# INT8 kernels differ between ISAs (x86 u8s8 vs ARM s8s8 dot products, requantisation rounding): measured
+# arm64 (qemu) vs x86 drift of the shipped NNCF INT8 student 1.1e-3 and 3.4e-3 in two builds. 1e-2 stays well
+# inside the decision hysteresis (enter/exit = threshold +- 0.05) and far below what a wrong model or wrong
+# preprocessing gives (> 0.05).
+PROB_TOLERANCE = {"fp32": 1e-4, "int8": 1e-2, "fp16": 1e-3}
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,26 @@ def test_verify_fails_on_changed_golden_and_wrong_target(bundle: Path, tmp_path:
         verify_bundle(bundle, target="x86_64")
 
 
+def test_verify_tolerates_a_flip_only_on_a_borderline_golden(bundle: Path, tmp_path: Path) -> None:
+    """Another ISA may move a probability by its tolerance: a golden that close to the threshold may flip."""
+    b = _copy(bundle, tmp_path)
+    path = b / "goldens" / "frames.json"
+    doc = json.loads(path.read_text())
+    threshold = json.loads((b / "iqa_spec.json").read_text())["decision"]["threshold"]
+    name = next(iter(doc["frames"][0]["expected"]))
+    entry = max(doc["frames"], key=lambda e: abs(e["expected"][name]["probability"] - threshold))
+    exp = entry["expected"][name]
+    gap = abs(exp["probability"] - threshold)
+    assert gap > exp["tolerance"]
+    exp["good"] = not exp["good"]  # the golden now says the other side of the threshold
+    path.write_text(json.dumps(doc))
+    with pytest.raises(FetaledgeError, match="decision differs from the golden"):
+        verify_bundle(b)
+    exp["tolerance"] = gap + 1e-6  # ... which is legitimate when the golden is within tolerance of it
+    path.write_text(json.dumps(doc))
+    assert verify_bundle(b)["models"][name]["borderline_flips"] == 1
+
+
 def test_unknown_schema_version_is_refused(bundle: Path, tmp_path: Path) -> None:
     b = _copy(bundle, tmp_path)
     spec = json.loads((b / "iqa_spec.json").read_text())
