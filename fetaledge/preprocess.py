@@ -7,9 +7,8 @@ One documented path from a raw frame of any size to the model input:
    PIL-style (support scaled by the downscale factor);
 3. grey to RGB by channel replication and CLIP normalisation (done by the torch module / the graph).
 
-Steps 1 and 2 together are one linear map per axis. They are computed here as sparse "taps" (for each
-output pixel, K input indices and weights) so that the same numbers serve numpy (cache preparation), torch
-(the exported graph: Gather + Mul + ReduceSum) and any other runtime.
+Steps 1 and 2 together are one linear map per axis (``FrameGeometry.matrices``), so that the same numbers
+serve numpy (cache preparation), torch (the exported graph: two MatMuls) and any other runtime.
 
 Difference from the paper: FetalCLIP-IQA resizes with OpenCV INTER_CUBIC without antialiasing. At a 3.3x
 downscale that aliases the speckle; the triangle filter does not overshoot [0, 255] (so uint8 storage in the
@@ -24,21 +23,6 @@ import numpy as np
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-@dataclass(frozen=True)
-class Taps:
-    """Sparse 1-D resampling: ``out[j] = sum_k weight[j, k] * in[index[j, k]]``."""
-
-    index: np.ndarray  # int64 (out_len, K)
-    weight: np.ndarray  # float32 (out_len, K)
-
-    def dense(self, in_len: int) -> np.ndarray:
-        """The same map as a dense (out_len, in_len) float32 matrix."""
-        m = np.zeros((self.index.shape[0], in_len), np.float32)
-        rows = np.repeat(np.arange(self.index.shape[0]), self.index.shape[1])
-        np.add.at(m, (rows, self.index.ravel()), self.weight.ravel())
-        return m
 
 
 def _triangle_matrix(in_len: int, out_len: int) -> np.ndarray:
@@ -68,18 +52,6 @@ def pad_resize_matrix(in_len: int, out_len: int, padded_len: int | None = None) 
     return full[:, before : before + in_len].astype(np.float32)
 
 
-def matrix_to_taps(m: np.ndarray) -> Taps:
-    """Convert a band matrix to taps (K = the largest number of non-zeros in a row; unused taps weigh 0)."""
-    nz = [np.flatnonzero(row) for row in m]
-    k = max(1, max(len(i) for i in nz))
-    index = np.zeros((m.shape[0], k), np.int64)
-    weight = np.zeros((m.shape[0], k), np.float32)
-    for j, cols in enumerate(nz):
-        index[j, : len(cols)] = cols
-        weight[j, : len(cols)] = m[j, cols]
-    return Taps(index, weight)
-
-
 @dataclass(frozen=True)
 class FrameGeometry:
     """Raw frame (height, width) to square model input ``size`` through a square of side max(h, w).
@@ -105,10 +77,6 @@ class FrameGeometry:
             s = _triangle_matrix(prev, nxt).astype(np.float32)
             r, c = s @ r, s @ c
         return r, c
-
-    def taps(self) -> tuple[Taps, Taps]:
-        r, c = self.matrices()
-        return matrix_to_taps(r), matrix_to_taps(c)
 
 
 def resize_frames(frames: np.ndarray, geometry: FrameGeometry, out_dtype: type = np.uint8) -> np.ndarray:

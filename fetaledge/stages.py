@@ -101,8 +101,7 @@ def run_stage(name: str, folder: Path, inputs: dict[str, Any], fn: Callable[[Pat
         if done.get("key") == key and all((folder / o).exists() for o in outputs):
             log(f"[{name}] up to date ({folder}), skipped")
             return key
-        if done.get("code") != code and json.dumps(done.get("inputs"), sort_keys=True, default=str) == json.dumps(
-                inputs, sort_keys=True, default=str):
+        if done.get("code") != code and stage_key(done.get("inputs"), code) == key:
             why = " (same inputs, its code changed)"
     log(f"[{name}] running -> {folder}{why}")
     t0 = time.perf_counter()

@@ -8,7 +8,7 @@ import pytest
 from fetaledge.preprocess import CLIP_MEAN, CLIP_STD, FrameGeometry, pad_resize_matrix, resize_frames
 
 torch = pytest.importorskip("torch")
-from fetaledge.models.preprocess import GrayToInput, RawFrameModel, TapResample  # noqa: E402
+from fetaledge.models.preprocess import GrayToInput, LinearResample, RawFrameModel  # noqa: E402
 
 
 def test_pad_to_square_is_folded_into_the_row_map() -> None:
@@ -35,13 +35,13 @@ def test_torch_taps_match_numpy_and_chained_stages_compose() -> None:
     x = rng.integers(0, 256, (2, 562, 744)).astype(np.uint8)
     for stages in [(224,), (224, 160)]:
         g = FrameGeometry(562, 744, stages)
-        a = TapResample.from_geometry(g)(torch.from_numpy(x).float()).numpy()
+        a = LinearResample.from_geometry(g)(torch.from_numpy(x).float()).numpy()
         b = resize_frames(x, g, np.float32)
         assert a.shape == (2, stages[-1], stages[-1])
         assert np.abs(a - b).max() < 1e-2
     # Cache (raw -> 224, uint8) then 224 -> 160 equals raw -> 160 in one map, up to uint8 rounding.
     cached = resize_frames(x, FrameGeometry(562, 744, (224,)))
-    two = TapResample.from_geometry(FrameGeometry(224, 224, (160,)))(torch.from_numpy(cached).float()).numpy()
+    two = LinearResample.from_geometry(FrameGeometry(224, 224, (160,)))(torch.from_numpy(cached).float()).numpy()
     one = resize_frames(x, FrameGeometry(562, 744, (224, 160)), np.float32)
     assert np.abs(two - one).max() < 1.0
 

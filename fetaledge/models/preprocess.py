@@ -18,7 +18,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALISATIONS = {"clip": (CLIP_MEAN, CLIP_STD), "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 
 
-class TapResample(nn.Module):
+class LinearResample(nn.Module):
     """Separable resampling (B, H, W) -> (B, S, S): ``rows @ x @ cols.T`` with fixed maps (padding to square
     folded in); ``rows`` is (S, H), ``cols`` is (S, W)."""
 
@@ -29,7 +29,7 @@ class TapResample(nn.Module):
                              persistent=False)
 
     @classmethod
-    def from_geometry(cls, geometry: FrameGeometry) -> TapResample:
+    def from_geometry(cls, geometry: FrameGeometry) -> LinearResample:
         return cls(*geometry.matrices())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +69,7 @@ class RawFrameModel(nn.Module):
 
     def __init__(self, geometry: FrameGeometry, classifier: nn.Module, norm: str) -> None:
         super().__init__()
-        self.resample = TapResample.from_geometry(geometry)
+        self.resample = LinearResample.from_geometry(geometry)
         self.to_input = GrayToInput(norm)
         self.classifier = classifier
 

@@ -1,8 +1,8 @@
 """Training data: resolve --data to a frame cache, load splits as tensors, turn uint8 frames into model input.
 
 Frames stay uint8 at the cache size in memory; each batch is resampled to the model's input size (the same
-taps as the exported graph, :class:`~fetaledge.models.preprocess.TapResample`), optionally augmented, and
-normalised on the training device.
+linear maps as the exported graph, :class:`~fetaledge.models.preprocess.LinearResample`), optionally augmented,
+and normalised on the training device.
 
 Example:
     >>> cache = resolve_cache(Path("phantom"), Path("runs/teacher"))   # doctest: +SKIP
@@ -23,7 +23,7 @@ from torch import nn
 from fetaledge.data.cache import FrameCache, is_cache
 from fetaledge.data.splits import SPLITS
 from fetaledge.errors import FetaledgeError
-from fetaledge.models.preprocess import GrayToInput, TapResample
+from fetaledge.models.preprocess import GrayToInput, LinearResample
 from fetaledge.preprocess import FrameGeometry
 
 
@@ -115,7 +115,7 @@ class InputPipeline(nn.Module):
     def __init__(self, cache_size: int, input_size: int, norm: str, augment: bool = False) -> None:
         super().__init__()
         self.resample = (
-            TapResample.from_geometry(FrameGeometry(cache_size, cache_size, (cache_size, input_size)))
+            LinearResample.from_geometry(FrameGeometry(cache_size, cache_size, (cache_size, input_size)))
             if input_size != cache_size else None
         )
         self.to_input = GrayToInput(norm)

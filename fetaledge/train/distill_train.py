@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from fetaledge.errors import FetaledgeError
-from fetaledge.models.preprocess import GrayToInput, TapResample
+from fetaledge.models.preprocess import GrayToInput, LinearResample
 from fetaledge.preprocess import FrameGeometry
 from fetaledge.progress import bar
 from fetaledge.train.dist import DistContext
@@ -37,7 +37,7 @@ class StudentInput(nn.Module):
                  augment: FrameAugment | None = None) -> None:
         super().__init__()
         self.resample = (
-            TapResample.from_geometry(FrameGeometry(cache_size, cache_size, (cache_size, input_size)))
+            LinearResample.from_geometry(FrameGeometry(cache_size, cache_size, (cache_size, input_size)))
             if input_size != cache_size else None
         )
         self.to_input = GrayToInput(norm)
