@@ -339,13 +339,17 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> Path:
         backends = tuple(b for b in backends if b in qcfg["backends"])
     qdir = work.quant(target.name)
     stage(f"quantize:{target.name}", qdir, {"export": keys["export"], "recipes": target.recipes,
+                                            "kernels": target.int8_kernels,
                                             "backends": backends, "q": qcfg},
           lambda d: quantize_student(model_dir=work.student, fp32_onnx=work.export / "student.onnx", cache=cache,
                                      out_dir=d, backends=backends, recipes=target.recipes, raw_hw=raw_hw, log=log,
                                      n_calibration=int(qcfg.get("calibration_frames", 300)),
                                      max_drop=float(qcfg.get("max_drop", 0.01)),
                                      min_agreement=float(qcfg.get("min_agreement", 0.99)),
-                                     max_fallbacks=qcfg.get("max_fallbacks")),
+                                     max_fallbacks=qcfg.get("max_fallbacks"), kernels=target.int8_kernels,
+                                     min_gate_frames=int(qcfg.get("min_gate_frames", 200)),
+                                     agreement_copies=int(qcfg.get("agreement_copies", 2)),
+                                     agreement_cap=int(qcfg.get("agreement_cap", 600))),
           outputs=("quantize.json",))
     quant = read_json(qdir / "quantize.json", "quantize summary")
 

@@ -133,8 +133,16 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
 @click.option("--calibration-frames", type=int, default=300, show_default=True)
 @click.option("--max-drop", type=float, default=0.01, show_default=True, help="Gate: largest allowed F1 drop.")
 @click.option("--min-agreement", type=float, default=0.99, show_default=True, help="Gate: decision agreement.")
+@click.option("--min-gate-frames", type=int, default=200, show_default=True,
+              help="Gate: fewer agreement frames (val + train frames calibration did not use + augmented copies) fail.")
+@click.option("--kernels", type=click.Choice(["target", "default", "exact"]), default="target", show_default=True,
+              help="Integer kernels that score ONNX INT8: exact = ORT's int32-exact x86 kernels (what ARM computes); "
+                   "target = the target's choice.")
+@click.option("--diagnose/--no-diagnose", default=True, show_default=True,
+              help="Write per-tensor SQNR reports (worst layers first) to OUT/<backend>/diagnose.md.")
 def quantize_cmd(model_dir: Path, onnx_path: Path, data: Path, out: Path, backend: str, target: str,
-                 calibration_frames: int, max_drop: float, min_agreement: float) -> None:
+                 calibration_frames: int, max_drop: float, min_agreement: float, min_gate_frames: int,
+                 kernels: str, diagnose: bool) -> None:
     """INT8 artifacts of a student through NNCF, ONNX Runtime and LiteRT, each behind the accuracy gate.
 
     Example:
@@ -148,15 +156,18 @@ def quantize_cmd(model_dir: Path, onnx_path: Path, data: Path, out: Path, backen
     backends = BACKENDS if backend == "all" else tuple(b.strip() for b in backend.split(","))
     cache = FrameCache(data)
     raw_hw = (int(cache.manifest["raw_height"]), int(cache.manifest["raw_width"]))
+    tgt = get_target(target)
     summary = quantize_student(model_dir=model_dir, fp32_onnx=onnx_path, cache=cache, out_dir=out,
-                               backends=backends, recipes=get_target(target).recipes,
+                               backends=backends, recipes=tgt.recipes,
                                n_calibration=calibration_frames, max_drop=max_drop, min_agreement=min_agreement,
-                               raw_hw=raw_hw, log=click.echo)
+                               raw_hw=raw_hw, kernels=tgt.int8_kernels if kernels == "target" else kernels,
+                               min_gate_frames=min_gate_frames, diagnose=diagnose, log=click.echo)
     click.echo(quantize_table(summary))
 
 
 def quantize_table(summary: dict) -> str:
-    rows = [f"{'backend':<12} {'gate':<7} {'F1 fp32':>8} {'F1 int8':>8} {'agree':>7} {'MB':>6} {'input':>6}  float ops"]
+    rows = [f"{'backend':<12} {'gate':<7} {'F1 fp32':>8} {'F1 int8':>8} {'agree':>7} {'n':>5} {'mean|dp|':>8} "
+            f"{'MB':>6} {'input':>6}  float ops"]
     for b, e in summary["backends"].items():
         if "skipped" in e:
             rows.append(f"{b:<12} skipped  {e['skipped']}")
@@ -166,7 +177,8 @@ def quantize_table(summary: dict) -> str:
 
         mb = f"{e['size_bytes'] / 1e6:.2f}" if "size_bytes" in e else "-"
         rows.append(f"{b:<12} {'PASS' if e['passed'] else 'FAIL':<7} {f('f1_fp32'):>8} {f('f1_int8'):>8} "
-                    f"{f('agreement'):>7} {mb:>6} {e.get('input_dtype', '-'):>6}  {', '.join(e.get('float_ops', []))}")
+                    f"{f('agreement'):>7} {e.get('n_gate', '-'):>5} {f('mean_abs_p_diff'):>8} {mb:>6} "
+                    f"{e.get('input_dtype', '-'):>6}  {', '.join(e.get('float_ops', []))}")
     return "\n".join(rows)
 
 

@@ -14,6 +14,7 @@ from quantize.artifact import QuantizedArtifact, sha256_of
 from quantize.backends import get_backend, require
 from quantize.census import onnx_census, tflite_census
 from quantize.errors import QuantizeError
+from quantize.graphcheck import check_artifact
 from quantize.recipe import Recipe
 from quantize.runners import onnx_io_specs, tflite_io_specs
 
@@ -100,6 +101,11 @@ def quantize(
     else:
         inputs, outputs = tflite_io_specs(out_path)
         ops = tflite_census(out_path)
+    problems = check_artifact(out_path, ops, recipe.keep_float, recipe.max_float_ops)
+    if problems:
+        out_path.unlink()  # a refused graph must not lie where a good artifact would
+        raise QuantizeError(f"{out_path.name} is not an acceptable INT8 graph: " + "; ".join(problems),
+                            hint="see quantize.graphcheck; per-tensor activations / keep_float / max_float_ops")
     recipe_path = recipe.save(Path(f"{out_path}.recipe.json"))
     return QuantizedArtifact(
         path=out_path,

@@ -24,7 +24,8 @@ from quantize.artifact import QuantizedArtifact
 from quantize.backends import get_backend, require
 from quantize.errors import MissingExtraError, QuantizeError
 from quantize.recipe import Recipe
-from quantize.runners import run_artifact, run_onnx
+from quantize.runners import kernel_config, run_artifact, run_onnx
+from quantize.stats import sigmoid, wilson_interval
 
 MetricFn = Callable[[np.ndarray, np.ndarray, float], float]
 """``metric_fn(scores, labels, threshold) -> float``, higher is better; positive means ``score >=
@@ -38,18 +39,29 @@ class ValidationSet:
     """Labelled validation inputs plus the decision threshold and metric the gate uses.
 
     ``inputs`` is ``(N, ...)`` like calibration data; scores and ``threshold`` live in the model's output
-    space (e.g. logits and a logit threshold).
+    space (e.g. logits and a logit threshold; ``logits=True`` makes the gate report probability differences).
+    ``agreement_inputs`` are unlabelled inputs that the calibration did not use: the agreement check runs on them
+    too (it needs no label), so the gate is decided on many frames, not on a small validation split.
     """
 
     inputs: np.ndarray
     labels: np.ndarray
     threshold: float
     metric_fn: MetricFn
+    agreement_inputs: np.ndarray | None = None
+    logits: bool = False
 
     def __post_init__(self) -> None:
         n_in, n_lab = len(self.inputs), len(self.labels)
         if n_in == 0 or n_in != n_lab:
             raise QuantizeError(f"validation needs as many inputs as labels (> 0); got {n_in} and {n_lab}")
+        if self.agreement_inputs is not None and (
+            len(self.agreement_inputs) == 0 or np.shape(self.agreement_inputs)[1:] != np.shape(self.inputs)[1:]
+        ):
+            raise QuantizeError(
+                f"agreement_inputs must be a non-empty array of rows shaped like the validation inputs "
+                f"{np.shape(self.inputs)[1:]}, got {np.shape(self.agreement_inputs)}"
+            )
         if not math.isfinite(float(self.threshold)):
             raise QuantizeError(f"validation threshold must be finite, got {self.threshold}")
 
@@ -68,12 +80,21 @@ def scores_of(outputs: Any) -> np.ndarray:
     return flat[:, 0]
 
 
+#: Frames whose fp32 probability lies within this distance of the threshold are "borderline": the ones that flip.
+BORDERLINE = 0.1
+
+
 @dataclasses.dataclass(frozen=True)
 class GateResult:
-    """Outcome of one gate check. ``drop`` = fp32 metric - int8 metric (positive is worse).
+    """Outcome of one gate check. ``drop`` = fp32 metric - int8 metric on the labelled validation split (positive
+    is worse).
 
-    ``agreement`` is the fraction of samples whose decision (score >= threshold) is the same for both models.
-    ``reasons`` lists every failed criterion (empty when ``passed``).
+    ``agreement`` is the fraction of gate frames whose decision (score >= threshold) is the same for both models,
+    over the validation frames plus the unlabelled agreement frames (``n`` of them, ``agreement_ci`` its Wilson
+    95 % interval); ``agreement_borderline`` the same on the ``n_borderline`` frames whose fp32 probability is
+    within :data:`BORDERLINE` of the threshold's. ``mean_abs_diff`` / ``max_abs_diff`` compare the two models'
+    probabilities (sigmoid of logits) or raw scores. ``kernels`` says which integer kernels scored the INT8
+    model. ``reasons`` lists every failed criterion (empty when ``passed``).
     """
 
     metric_fp32: float
@@ -88,9 +109,18 @@ class GateResult:
     n: int
     n_flips: int
     score_corr: float | None
+    n_val: int = 0
+    agreement_ci: tuple[float, float] = (0.0, 1.0)
+    n_borderline: int = 0
+    agreement_borderline: float | None = None
+    mean_abs_diff: float | None = None
+    max_abs_diff: float | None = None
+    diff_space: str = "score"
+    kernels: str = "default"
+    min_frames: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "reasons": list(self.reasons)}
+        return {**dataclasses.asdict(self), "reasons": list(self.reasons), "agreement_ci": list(self.agreement_ci)}
 
 
 def evaluate_gate(
@@ -102,8 +132,16 @@ def evaluate_gate(
     metric_fn: MetricFn,
     max_drop: float = 0.01,
     min_agreement: float = 0.99,
+    agreement_fp32: Any = None,
+    agreement_int8: Any = None,
+    logits: bool = False,
+    min_frames: int = 0,
+    kernels: str = "default",
 ) -> GateResult:
-    """Gate INT8 scores against fp32 scores: metric drop <= ``max_drop`` and agreement >= ``min_agreement``.
+    """Gate INT8 scores against fp32 scores: metric drop <= ``max_drop`` on the labelled frames, and decision
+    agreement >= ``min_agreement`` over the labelled frames plus the unlabelled ``agreement_*`` scores (agreement
+    needs no label, so every frame calibration did not use can count). Fewer than ``min_frames`` gate frames fail
+    the gate: an agreement of 1.000 on 48 frames means little (its 95 % lower bound is 0.926).
 
     Example:
         >>> def acc(scores, labels, thr):
@@ -118,26 +156,45 @@ def evaluate_gate(
         raise QuantizeError(
             f"gate needs equal, non-empty lengths; got fp32 {ref.shape}, int8 {q.shape}, labels {y.shape}"
         )
+    if (agreement_fp32 is None) != (agreement_int8 is None):
+        raise QuantizeError("agreement frames need both fp32 and int8 scores")
+    a_ref = ref if agreement_fp32 is None else np.concatenate([ref, scores_of(agreement_fp32)])
+    a_q = q if agreement_int8 is None else np.concatenate([q, scores_of(agreement_int8)])
+    if a_ref.shape != a_q.shape:
+        raise QuantizeError(f"agreement frames: fp32 {a_ref.shape} vs int8 {a_q.shape} scores")
     reasons: list[str] = []
-    finite = np.isfinite(q)
+    finite = np.isfinite(a_q)
     if not finite.all():
-        reasons.append(f"{int((~finite).sum())} of {q.size} INT8 scores are not finite")
-    q_safe = np.where(finite, q, -np.inf)
+        reasons.append(f"{int((~finite).sum())} of {a_q.size} INT8 scores are not finite")
+    a_q_safe = np.where(finite, a_q, -np.inf)
+    q_safe = a_q_safe[: y.size]
     m_ref = float(metric_fn(ref, y, threshold))
     m_q = float(metric_fn(q_safe, y, threshold))
     drop = m_ref - m_q
-    flips = int(np.sum((ref >= threshold) != (q_safe >= threshold)))
-    agreement = 1.0 - flips / y.size
+    flip = (a_ref >= threshold) != (a_q_safe >= threshold)
+    flips = int(np.sum(flip))
+    n = int(a_ref.size)
+    agreement = 1.0 - flips / n
+    if logits:
+        p_ref, p_q, p_t = sigmoid(a_ref), sigmoid(a_q_safe), float(sigmoid(np.array([threshold]))[0])
+        space = "probability"
+    else:
+        p_ref, p_q, p_t = a_ref, a_q_safe, float(threshold)
+        space = "score"
+    diff = np.abs(p_ref - p_q)
+    border = np.abs(p_ref - p_t) <= BORDERLINE if logits else np.zeros(n, bool)
     if drop > max_drop + 1e-12:
         reasons.append(f"metric drop {drop:.4f} > max_drop {max_drop} (fp32 {m_ref:.4f} -> int8 {m_q:.4f})")
     if agreement < min_agreement - 1e-12:
         reasons.append(
             f"decision agreement {agreement:.4f} < min_agreement {min_agreement} "
-            f"({flips} of {y.size} decisions flip at threshold {threshold:g})"
+            f"({flips} of {n} decisions flip at threshold {threshold:g})"
         )
+    if n < min_frames:
+        reasons.append(f"only {n} gate frames (< min_frames {min_frames}): too few to call the gate passed")
     corr = None
-    if finite.all() and np.std(ref) > 0 and np.std(q) > 0:
-        corr = float(np.corrcoef(ref, q)[0, 1])
+    if finite.all() and np.std(a_ref) > 0 and np.std(a_q) > 0:
+        corr = float(np.corrcoef(a_ref, a_q)[0, 1])
     return GateResult(
         metric_fp32=m_ref,
         metric_int8=m_q,
@@ -148,9 +205,18 @@ def evaluate_gate(
         threshold=float(threshold),
         max_drop=float(max_drop),
         min_agreement=float(min_agreement),
-        n=int(y.size),
+        n=n,
         n_flips=flips,
         score_corr=corr,
+        n_val=int(y.size),
+        agreement_ci=wilson_interval(n - flips, n),
+        n_borderline=int(border.sum()),
+        agreement_borderline=None if not border.any() else float(1.0 - flip[border].mean()),
+        mean_abs_diff=float(np.mean(diff[np.isfinite(diff)])) if np.isfinite(diff).any() else None,
+        max_abs_diff=float(np.max(diff[np.isfinite(diff)])) if np.isfinite(diff).any() else None,
+        diff_space=space,
+        kernels=kernels,
+        min_frames=int(min_frames),
     )
 
 
@@ -254,6 +320,8 @@ def quantize_gated(
     threads: int = 1,
     name: str = "model",
     max_fallbacks: int | None = None,
+    kernels: str = "default",
+    min_frames: int = 0,
 ) -> GatedResult:
     """Quantize with ``recipe``; while the gate fails, try the backend's fallback recipes in order.
 
@@ -262,7 +330,10 @@ def quantize_gated(
     the built-in runner; the fp32 reference from ``fp32_scores``, else ``fp32_onnx`` (ONNX Runtime), else
     ``torch_model``. Fallbacks: nncf - full bias correction, + ignored ``offending_types``, + accuracy control
     (max_drop); onnxruntime - Entropy / Percentile calibration, per-channel; litert - per-tensor <->
-    per-channel (``max_fallbacks`` caps how many are tried). An attempt whose artifact has no integer op
+    per-channel (``max_fallbacks`` caps how many are tried). ``kernels="exact"`` scores ONNX artifacts with ONNX
+    Runtime's int32-exact x86 kernels (what ARM dot-product cores compute); the gate result records which.
+    ``min_frames``: fewer gate frames (validation + ``validation.agreement_inputs``) fail the gate. An attempt
+    whose artifact has no integer op
     fails the gate (an "INT8" model that is all float is not INT8). A missing optional dependency raises
     :class:`MissingExtraError`; gate failures never raise.
 
@@ -281,10 +352,16 @@ def quantize_gated(
     if backend.RUNTIME == "litert" and (torch_model is None or example_input is None):
         raise QuantizeError("backend 'litert' needs torch_model and example_input")
     out_dir = Path(out_dir)
+    kernel_config(kernels)
+    extra = validation.agreement_inputs
+    gate_inputs = validation.inputs if extra is None else np.concatenate([validation.inputs, extra])
     if fp32_scores is not None:
         ref = scores_of(fp32_scores)
+        if ref.shape[0] != len(gate_inputs):
+            raise QuantizeError(f"fp32_scores has {ref.shape[0]} rows, the gate has {len(gate_inputs)} inputs")
     else:
-        ref = _reference_scores(validation.inputs, fp32_onnx, torch_model, threads)
+        ref = _reference_scores(gate_inputs, fp32_onnx, torch_model, threads)
+    n_val = len(validation.labels)
     plan = [recipe, *backend.fallbacks(recipe, offending_types=tuple(offending_types), max_drop=max_drop)]
     if max_fallbacks is not None:  # a quick run (CI) may cap the fallbacks; the report still lists each attempt
         plan = plan[: 1 + max(0, max_fallbacks)]
@@ -303,19 +380,24 @@ def quantize_gated(
                 validation=validation,
                 name=name,
             )
-            raw = (
-                predict(artifact.path, validation.inputs)
+            raw = scores_of(
+                predict(artifact.path, gate_inputs)
                 if predict
-                else run_artifact(artifact.path, validation.inputs, threads)
+                else run_artifact(artifact.path, gate_inputs, threads, kernels=kernels)
             )
             gate = evaluate_gate(
-                ref,
-                raw,
+                ref[:n_val],
+                raw[:n_val],
                 validation.labels,
                 threshold=validation.threshold,
                 metric_fn=validation.metric_fn,
                 max_drop=max_drop,
                 min_agreement=min_agreement,
+                agreement_fp32=None if extra is None else ref[n_val:],
+                agreement_int8=None if extra is None else raw[n_val:],
+                logits=validation.logits,
+                min_frames=min_frames,
+                kernels="predict" if predict else kernels,
             )
             if artifact.n_integer_ops == 0:
                 gate = dataclasses.replace(

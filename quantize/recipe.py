@@ -30,6 +30,13 @@ class Recipe:
     """
 
     BACKEND: ClassVar[str] = ""
+    #: Submodules (as torch names them, dotted: ``"net.conv_stem"``) whose operators stay floating point, the same
+    #: list for every backend: ONNX backends exclude the nodes the exporter scoped under ``/net/conv_stem/``,
+    #: LiteRT leaves the submodule unannotated. A scope that matches nothing is an error.
+    keep_float: tuple[str, ...] = ()
+    #: Float compute ops allowed outside ``keep_float`` (None: no budget); more make the artifact an error
+    #: (:mod:`quantize.graphcheck`), so a recipe that silently leaves the work in float never ships.
+    max_float_ops: int | None = None
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

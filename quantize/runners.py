@@ -78,13 +78,32 @@ def _ort() -> Any:
     return onnxruntime
 
 
-def onnx_session(model: Path | bytes, threads: int = 1) -> Any:
-    """An ``onnxruntime.InferenceSession`` on CPU with ``threads`` intra-op threads (0 = ORT's default)."""
+#: Session config that selects ONNX Runtime's exact integer kernels on x86. The default U8S8 kernels of x86 CPUs
+#: without VNNI go through VPMADDUBSW, whose int16 intermediate saturates; ARM's SDOT kernels (and VNNI) accumulate
+#: in int32 exactly. So an artifact meant for ARM is scored here with this option, or it looks worse than it is.
+EXACT_X86 = {"session.x64quantprecision": "1"}
+
+#: Scoring kernels: "default" (what this host runs) or "exact" (int32-exact kernels, what ARM dot-product cores run).
+KERNELS = ("default", "exact")
+
+
+def kernel_config(kernels: str) -> dict[str, str]:
+    """The ONNX Runtime session config for ``kernels`` ("default" or "exact")."""
+    if kernels not in KERNELS:
+        raise QuantizeError(f"unknown kernels {kernels!r}; known: {', '.join(KERNELS)}")
+    return dict(EXACT_X86) if kernels == "exact" else {}
+
+
+def onnx_session(model: Path | bytes, threads: int = 1, session_config: dict[str, str] | None = None) -> Any:
+    """An ``onnxruntime.InferenceSession`` on CPU with ``threads`` intra-op threads (0 = ORT's default) and
+    optional session config entries (e.g. :data:`EXACT_X86`)."""
     ort = _ort()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(threads)
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    for key, value in (session_config or {}).items():
+        opts.add_session_config_entry(key, value)
     source = model if isinstance(model, (bytes, bytearray)) else str(model)
     return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
 
@@ -140,8 +159,9 @@ def onnx_io_specs(
     return tuple(spec(*a) for a in ins), tuple(spec(*a) for a in outs)
 
 
-def run_onnx(path: Path | bytes, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Run every row of ``inputs`` through the ONNX model's first input and return its first output.
+def run_onnx(path: Path | bytes, inputs: np.ndarray, threads: int = 1, kernels: str = "default") -> np.ndarray:
+    """Run every row of ``inputs`` through the ONNX model's first input and return its first output
+    (``kernels="exact"``: ONNX Runtime's int32-exact x86 kernels, see :data:`EXACT_X86`).
 
     Example:
         >>> scores = run_onnx(Path("model.int8.onnx"), frames, threads=1)  # doctest: +SKIP
@@ -149,7 +169,7 @@ def run_onnx(path: Path | bytes, inputs: np.ndarray, threads: int = 1) -> np.nda
         (300, 1)
     """
     arr = _as_rows(inputs)
-    sess = onnx_session(path, threads)
+    sess = onnx_session(path, threads, kernel_config(kernels))
     in_specs, out_specs = onnx_io_specs(path, sess)
     if len(in_specs) != 1:
         raise QuantizeError(f"run_onnx supports single-input models; this one has {len(in_specs)} inputs")
@@ -231,11 +251,13 @@ def run_tflite(path: Path | bytes, inputs: np.ndarray, threads: int = 1) -> np.n
 RUNNERS = {"onnxruntime": run_onnx, "litert": run_tflite}
 
 
-def run_artifact(path: Path, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Pick :func:`run_onnx` or :func:`run_tflite` by file extension."""
+def run_artifact(path: Path, inputs: np.ndarray, threads: int = 1, kernels: str = "default") -> np.ndarray:
+    """Pick :func:`run_onnx` or :func:`run_tflite` by file extension. ``kernels`` applies to ONNX Runtime; LiteRT's
+    XNNPACK integer kernels accumulate in int32 on every CPU, so they are exact already."""
     suffix = Path(path).suffix.lower()
+    kernel_config(kernels)
     if suffix == ".onnx":
-        return run_onnx(path, inputs, threads)
+        return run_onnx(path, inputs, threads, kernels)
     if suffix == ".tflite":
         return run_tflite(path, inputs, threads)
     raise QuantizeError(f"no built-in runner for {path} (expected .onnx or .tflite)", hint="pass predict=...")

@@ -48,6 +48,13 @@ class LiteRTRecipe(Recipe):
     BACKEND = "litert"
     backend: str = dataclasses.field(default="litert", init=False)
     per_channel: bool = True
+    # Activation range observer: litert-torch's default HistogramObserver searches a clipping range per tensor;
+    # "minmax" takes the calibration min/max (what the ONNX backends' MinMax does).
+    activation_observer: Literal["histogram", "minmax"] = "histogram"
+    # litert-torch lets a clamp (ReLU6 = hardtanh) share the observer of the conv before it, so the conv output is
+    # quantized over its unclamped range (e.g. -50..80: a 0..6 feature gets ~12 levels). True moves that observer
+    # behind the clamp, as ONNX Runtime's QDQ does (Conv -> Q[0, 6]).
+    observe_after_clamp: bool = True
     input_dtype: Literal["int8", "uint8", "float32"] = "int8"
     output_dtype: Literal["int8", "uint8", "float32"] = "int8"
 
@@ -81,6 +88,94 @@ def _as_tensor(torch: Any, value: Any, like: Any = None) -> Any:
     return t
 
 
+def _minmax_activations(config: Any) -> Any:
+    """The same quantization config with MinMax observers on the activations."""
+    observer = import_or_explain("torchao.quantization.pt2e.observer", BACKEND, PIP).MinMaxObserver
+
+    def swap(spec: Any) -> Any:
+        if spec is None:
+            return None
+        return dataclasses.replace(spec, observer_or_fake_quant_ctr=observer.with_args(eps=2**-12))
+
+    return dataclasses.replace(config, input_activation=swap(config.input_activation),
+                               output_activation=swap(config.output_activation))
+
+
+def _observe_after_clamp(quantizer: Any, torch: Any) -> None:
+    """Wrap ``quantizer.annotate`` so that an op followed only by a hardtanh (ReLU6) clamp is observed after the
+    clamp: the producer's output annotation moves onto the clamp."""
+    qz = import_or_explain("torchao.quantization.pt2e.quantizer", BACKEND, PIP)
+    clamps = {torch.ops.aten.hardtanh.default, torch.ops.aten.hardtanh_.default}
+    annotate = quantizer.annotate
+
+    def annotate_clamps(gm: Any) -> Any:
+        gm = annotate(gm)
+        for node in gm.graph.nodes:
+            if node.op != "call_function" or node.target not in clamps:
+                continue
+            prev = node.args[0]
+            ann = getattr(prev, "meta", {}).get("quantization_annotation")
+            if ann is None or ann.output_qspec is None or len(prev.users) != 1:
+                continue
+            if isinstance(ann.output_qspec, qz.SharedQuantizationSpec):
+                continue
+            node.meta["quantization_annotation"] = qz.QuantizationAnnotation(
+                input_qspec_map={}, output_qspec=ann.output_qspec, _annotated=True)
+            ann.output_qspec = None
+        return gm
+
+    quantizer.annotate = annotate_clamps
+
+
+def _node_modules(node: Any) -> list[str]:
+    """Qualified names of the modules a torch.export node came from (``nn_module_stack`` values)."""
+    return [str(v[0]) for v in node.meta.get("nn_module_stack", {}).values() if isinstance(v, tuple) and v]
+
+
+def _keep_float(quantizer: Any, model: Any, scopes: tuple[str, ...]) -> None:
+    """Leave the submodules ``scopes`` unannotated (float) by stripping the annotations the quantizer put on their
+    nodes. Not ``set_module_name``: it rejects None, and its module filter turns every "_" of a name into "."
+    after cutting a fixed prefix, which matches nothing under torch 2.14's ``nn_module_stack`` keys."""
+    if not scopes:
+        return
+    names = {n for n, _ in model.named_modules()}
+    for scope in scopes:
+        if scope not in names:
+            close = sorted(n for n in names if n and n.count(".") < 3)[:12]
+            raise QuantizeError(f"keep_float scope {scope!r} is not a submodule of the model",
+                                hint=f"submodules include: {', '.join(close)}")
+    annotate = quantizer.annotate
+
+    def refers_to(qspec: Any, stripped: set[Any]) -> bool:
+        ref = getattr(qspec, "edge_or_node", None)
+        if ref is None:
+            return False
+        return any(r in stripped for r in (ref if isinstance(ref, tuple) else (ref,)))
+
+    def annotate_then_strip(gm: Any) -> Any:
+        gm = annotate(gm)
+        stripped: set[Any] = set()
+        for node in gm.graph.nodes:
+            inside = any(m == s or m.startswith(s + ".") for m in _node_modules(node) for s in scopes)
+            if inside and node.meta.pop("quantization_annotation", None) is not None:
+                stripped.add(node)
+        changed = True
+        while changed:  # an op that shares its quantization with a stripped node (its fused activation) goes too
+            changed = False
+            for node in gm.graph.nodes:
+                ann = node.meta.get("quantization_annotation")
+                if ann is None:
+                    continue
+                specs = [ann.output_qspec, *getattr(ann, "input_qspec_map", {}).values()]
+                if any(refers_to(q, stripped) for q in specs if q is not None):
+                    node.meta.pop("quantization_annotation")
+                    stripped.add(node)
+                    changed = True
+        return gm
+
+    quantizer.annotate = annotate_then_strip
+
+
 def run(recipe: LiteRTRecipe, request: Any) -> list[str]:
     """Quantize ``request.torch_model`` with PT2E, convert with litert-torch, write the .tflite atomically."""
     torch = import_or_explain("torch", BACKEND, PIP)
@@ -96,9 +191,13 @@ def run(recipe: LiteRTRecipe, request: Any) -> list[str]:
         )
     model = request.torch_model.eval()
     example = _as_tensor(torch, request.example_input)
-    quantizer = pt2e.PT2EQuantizer().set_global(
-        pt2e.get_symmetric_quantization_config(is_per_channel=recipe.per_channel, is_dynamic=False)
-    )
+    config = pt2e.get_symmetric_quantization_config(is_per_channel=recipe.per_channel, is_dynamic=False)
+    if recipe.activation_observer == "minmax":
+        config = _minmax_activations(config)
+    quantizer = pt2e.PT2EQuantizer().set_global(config)
+    if recipe.observe_after_clamp:
+        _observe_after_clamp(quantizer, import_or_explain("torch", BACKEND, PIP))
+    _keep_float(quantizer, model, recipe.keep_float)
     calib = request.calibration
     with torch.no_grad(), _quiet_progress():
         exported = torch.export.export(model, (example,)).module()

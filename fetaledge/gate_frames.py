@@ -1,0 +1,85 @@
+"""Frames for the INT8 agreement gate: every frame the calibration did not use, plus augmented copies.
+
+Agreement with fp32 needs no label, so the gate need not be decided on the (small) labelled validation split:
+the other train frames and augmented copies of the calibration frames (left-right flip, a shift, a gain: what a
+handheld probe varies) count too. When the pool is bigger than ``cap``, every *borderline* frame (fp32
+probability within ``quantize.gate.BORDERLINE`` of the threshold: the frames that can flip) is kept and the rest
+is sampled, so thousands of easy background frames cannot inflate the agreement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from fetaledge.data.cache import FrameCache
+from fetaledge.data.raw import raw_frames_at
+
+
+def augment_raw(frames: np.ndarray, copies: int, seed: int = 0) -> np.ndarray:
+    """``copies`` augmented versions of each raw uint8 frame (N, H, W): flip, shift up to 4 % of the size, gain
+    0.85-1.15; zero fill (the black outside the fan).
+
+    Example:
+        >>> augment_raw(np.zeros((2, 8, 8), np.uint8), copies=3).shape
+        (6, 8, 8)
+    """
+    if copies <= 0 or len(frames) == 0:
+        return np.zeros((0, *frames.shape[1:]), np.uint8)
+    rng = np.random.default_rng(seed)
+    n, h, w = frames.shape
+    out = np.zeros((n * copies, h, w), np.uint8)
+    k = 0
+    for c in range(copies):
+        for f in frames:
+            img = f[:, ::-1] if (c + rng.integers(2)) % 2 == 0 else f
+            dy, dx = (int(rng.integers(-int(0.04 * s), int(0.04 * s) + 1)) for s in (h, w))
+            dst = out[k]
+            ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+            xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+            gain = rng.uniform(0.85, 1.15)
+            dst[yd, xd] = np.clip(np.asarray(img[ys, xs], np.float32) * gain, 0, 255).astype(np.uint8)
+            k += 1
+    return out
+
+
+def agreement_frames(cache: FrameCache, calibration_index: np.ndarray, *, copies: int = 2, cap: int = 600,
+                     score: Callable[[np.ndarray], np.ndarray] | None = None, logit_threshold: float = 0.0,
+                     seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Unlabelled gate frames: the train frames outside ``calibration_index`` plus ``copies`` augmented copies of
+    the calibration frames; over ``cap``, all borderline frames (by ``score``, the fp32 model's logits) and a seeded
+    sample of the others. Returns the frames and a description for the report.
+
+    Example:
+        >>> frames, info = agreement_frames(FrameCache("work/cache"), idx, score=fp32_logits)  # doctest: +SKIP
+    """
+    from quantize.gate import BORDERLINE
+    from quantize.stats import sigmoid
+
+    n_train = len(cache.load("train").labels)
+    rest = np.setdiff1d(np.arange(n_train), np.asarray(calibration_index, np.int64))
+    rng = np.random.default_rng(seed)
+    if len(rest) > 4 * cap:  # never read thousands of raw frames for a gate of a few hundred
+        rest = np.sort(rng.choice(rest, 4 * cap, replace=False))
+    parts = [raw_frames_at(cache, "train", rest)] if len(rest) else []
+    calib = raw_frames_at(cache, "train", np.asarray(calibration_index, np.int64))
+    parts.append(augment_raw(calib, copies, seed))
+    pool = np.concatenate(parts) if parts else np.zeros((0,), np.uint8)
+    info = {"train_not_calibration": int(len(rest)), "augmented_copies": int(len(calib) * copies),
+            "copies_per_calibration_frame": int(copies), "pool": int(len(pool))}
+    if len(pool) > cap and score is not None:
+        p = sigmoid(np.asarray(score(pool), np.float64).ravel())
+        t = float(sigmoid(np.array([logit_threshold]))[0])
+        border = np.flatnonzero(np.abs(p - t) <= BORDERLINE)
+        if len(border) > cap:
+            border = rng.choice(border, cap, replace=False)
+        others = np.setdiff1d(np.arange(len(pool)), border)
+        take = rng.choice(others, max(0, cap - len(border)), replace=False) if len(others) else others
+        keep = np.sort(np.concatenate([border, take]).astype(np.int64))
+        info.update({"borderline_in_pool": int(len(border)), "sampled_others": int(len(take))})
+        pool = pool[keep]
+    elif len(pool) > cap:
+        pool = pool[np.sort(rng.choice(len(pool), cap, replace=False))]
+    info["used"] = int(len(pool))
+    return pool, info
