@@ -444,9 +444,12 @@ def _bundle(opts: BuildOptions, target: Target, work: Work, cache, src: Path, ra
                      "bytes": Path(m.source).stat().st_size} for m in shipped],
         "skipped": skipped,
         "int8_vs_fp32_speed_on_this_host": speed_checks,
-        "gate": {b: {k: e.get(k) for k in ("passed", "f1_fp32", "f1_int8", "f1_drop", "agreement", "reasons",
-                                           "float_ops", "size_bytes", "skipped")}
+        "gate": {b: {k: e.get(k) for k in ("passed", "f1_fp32", "f1_int8", "f1_drop", "agreement", "agreement_ci",
+                                           "n_gate", "n_flips", "mean_abs_p_diff", "max_abs_p_diff", "kernels",
+                                           "reasons", "float_ops", "n_float_ops", "size_bytes", "skipped",
+                                           "diagnose")}
                  for b, e in quant["backends"].items()},
+        "gate_frames": {"n_val": quant.get("n_val"), **(quant.get("gate_frames") or {})},
         "test_quality": test_quality,
         "latency_this_host": latency,
         "decision": decision.to_dict(),
@@ -507,13 +510,21 @@ def _report_md(r: dict[str, Any]) -> str:
         agree = q.get("agreement_with_parent")
         lines.append(f"| {name} | {q['f1']:.4f} | {q['precision']:.4f} | {q['recall']:.4f} | {q['threshold']:.4f} | "
                      f"{'-' if agree is None else f'{agree:.4f}'} | {q['wfss']:.3f} |")
-    lines += ["", "## INT8 gate (validation split)", "", "| backend | passed | F1 fp32 | F1 int8 | agreement | MB |",
-              "|---|---|---|---|---|---|"]
+    gf = r.get("gate_frames") or {}
+    lines += ["", "## INT8 gate (F1 on the validation split; agreement on every gate frame)", "",
+              f"Gate frames: {gf.get('n_val')} validation + {gf.get('used', 0)} unlabelled (train frames calibration "
+              f"did not use: {gf.get('train_not_calibration', 0)}; augmented copies of calibration frames: "
+              f"{gf.get('augmented_copies', 0)}; borderline first when sampled).", "",
+              "| backend | passed | F1 fp32 | F1 int8 | agreement [95 % CI] | frames | mean abs dp | kernels | MB |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for b, g in r["gate"].items():
         def f(k: str, g: dict = g) -> str:
             return "-" if g.get(k) is None else f"{g[k]:.4f}"
         mb = "-" if not g.get("size_bytes") else f"{g['size_bytes'] / 1e6:.2f}"
-        lines.append(f"| {b} | {g.get('passed')} | {f('f1_fp32')} | {f('f1_int8')} | {f('agreement')} | {mb} |")
+        ci = g.get("agreement_ci")
+        agree = f('agreement') + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        lines.append(f"| {b} | {g.get('passed')} | {f('f1_fp32')} | {f('f1_int8')} | {agree} | {g.get('n_gate', '-')} "
+                     f"| {f('mean_abs_p_diff')} | {g.get('kernels', '-')} | {mb} |")
     lines += ["", "## Latency on the build host (median of repeats; e2e = raw frame -> decision)", "",
               "| model | threads | p50 ms | p90 ms | e2e p50 ms | fps | peak RSS MB |", "|---|---|---|---|---|---|---|"]
     for name, per in r["latency_this_host"].items():

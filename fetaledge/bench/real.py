@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import time
@@ -34,6 +35,7 @@ from fetaledge.bench.artifacts import BenchArtifact
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import atomic_path, ensure_writable_dir, read_json, write_json
 from fetaledge.metrics import auroc, binary_metrics, bootstrap_ci
+from quantize.stats import wilson_interval
 
 REPORT_SCHEMA = 1
 Log = Callable[[str], None]
@@ -172,12 +174,39 @@ def summarize(scores: dict[str, Any], entries: list[RealEntry], n_boot: int = 20
         if e.parent and e.parent in scores["logits"]:
             q = _sigmoid(scores["logits"][e.parent])
             pt = by_name[e.parent].threshold
+            agree = int(np.sum(called == (q >= pt)))
             r["vs_parent"] = {"parent": e.parent, "decision_agreement": float(np.mean(called == (q >= pt))),
+                              "agreement_ci": list(wilson_interval(agree, len(called))),
                               "flips": int(np.sum(called != (q >= pt))),
                               "max_abs_prob_diff": float(np.max(np.abs(p - q))),
                               "mean_abs_prob_diff": float(np.mean(np.abs(p - q)))}
         out[name] = r
     return out
+
+
+def _host() -> dict[str, Any]:
+    flags: set[str] = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    isa = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
+    return {"machine": platform.machine(), "python": platform.python_version(),
+            "isa": sorted(f for f in isa if f in flags)}
+
+
+def _int8_gate(qfile: Path) -> dict[str, Any]:
+    """Per backend: what its gate decided, on how many frames, with which kernels and recipe."""
+    if not qfile.is_file():
+        return {}
+    quant = read_json(qfile, "quantize summary")
+    keys = ("passed", "n_gate", "agreement", "agreement_ci", "n_flips", "f1_fp32", "f1_int8", "f1_drop",
+            "mean_abs_p_diff", "max_abs_p_diff", "kernels", "n_float_ops", "float_ops")
+    out = {b: {k: e.get(k) for k in keys} | {"keep_float": (e.get("recipe") or {}).get("keep_float"),
+                                              "attempts": len(e.get("attempts", []))}
+           for b, e in quant["backends"].items()}
+    return {"gate_frames": quant.get("gate_frames"), "n_val": quant.get("n_val"), "backends": out}
 
 
 def runtime_check(bundle: Path, cache, split: str = "test") -> dict[str, Any]:
@@ -275,13 +304,16 @@ def report_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{cp[pl]['rate']:.2f} ({cp[pl]['called_positive']}/{cp[pl]['n']})"
                                                  for pl in planes) + " |")
     lines += ["", "## Agreement with the parent artifact on the same real pixels", "",
-              "| artifact | parent | decision agreement | flips | max abs p diff | mean abs p diff |",
+              "| artifact | parent | decision agreement [95 % CI] | flips | max abs p diff | mean abs p diff |",
               "|---|---|---|---|---|---|"]
     for name, r in a.items():
         v = r.get("vs_parent")
         if v:
-            lines.append(f"| {name} | {v['parent']} | {v['decision_agreement']:.3f} | {v['flips']} | "
+            ci = v.get("agreement_ci")
+            agree = f"{v['decision_agreement']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            lines.append(f"| {name} | {v['parent']} | {agree} | {v['flips']} | "
                          f"{v['max_abs_prob_diff']:.4f} | {v['mean_abs_prob_diff']:.4f} |")
+    lines += _int8_gate_markdown(results)
     rt = results.get("runtime_check")
     if rt:
         sizes = ", ".join(f"{k} ({v})" for k, v in sorted(rt["image_sizes_wxh"].items()))
@@ -295,6 +327,31 @@ def report_markdown(results: dict[str, Any]) -> str:
     lines += ["", "## Notes", ""] + [f"- {n}" for n in results.get("notes", [])]
     lines += ["", f"Regenerate: `{results['command']}`", ""]
     return "\n".join(lines)
+
+
+def _int8_gate_markdown(results: dict[str, Any]) -> list[str]:
+    g = results.get("int8_gate") or {}
+    if not g.get("backends"):
+        return []
+    host = results.get("host", {})
+    lines = ["", "## INT8 gate per backend (build-time: F1 on the validation split, agreement on every gate frame)", "",
+             f"Gate frames: {g.get('n_val')} validation images + {g.get('gate_frames')} (augmented copies of the "
+             f"calibration images: flip, shift, gain). Host ISA: {', '.join(host.get('isa', [])) or '?'} (INT8 scored "
+             "with the kernels named per row; exact = ONNX Runtime's int32-exact x86 kernels, what ARM computes).", "",
+             "| backend | gate | frames | agreement [95 % CI] | flips | F1 fp32 -> int8 (val) | "
+             "mean / max abs p diff | kernels | float ops | keep_float | attempts |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for b, e in g["backends"].items():
+        if e.get("agreement") is None:
+            lines.append(f"| {b} | not run | - | - | - | - | - | - | - | - | - |")
+            continue
+        lo, hi = e.get("agreement_ci") or (0.0, 1.0)
+        lines.append(f"| {b} | {'passed' if e['passed'] else 'FAILED'} | {e['n_gate']} | {e['agreement']:.3f} "
+                     f"[{lo:.3f}, {hi:.3f}] | {e['n_flips']} | {e['f1_fp32']:.3f} -> {e['f1_int8']:.3f} | "
+                     f"{e['mean_abs_p_diff']:.4f} / {e['max_abs_p_diff']:.4f} | {e['kernels']} | "
+                     f"{e.get('n_float_ops')} ({', '.join(e.get('float_ops') or [])}) | "
+                     f"{', '.join(e.get('keep_float') or [])} | {e['attempts']} |")
+    return lines
 
 
 def confusion_figure(results: dict[str, Any], out_png: Path) -> Path:
@@ -376,8 +433,9 @@ def real_data_report(work: Path, out_dir: Path, *, target: str = "arm64", bundle
     results: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "host": {"machine": platform.machine(), "python": platform.python_version()},
+        "host": _host(),
         "target": target,
+        "int8_gate": _int8_gate(w.quant(target) / "quantize.json"),
         "data": {"name": name, "description": description, "source": cache.manifest["source"],
                  "layout": planes_info["layout"], "positive_planes": planes_info["positive_planes"],
                  "split": planes_info["split"], "left_out": planes_info["left_out"],
