@@ -504,12 +504,15 @@ def _report_md(r: dict[str, Any]) -> str:
     for m in r["shipped"]:
         lines.append(f"- `{m['name']}` ({m['runtime']}, {m['precision']}, {m['bytes'] / 1e6:.2f} MB)")
     lines += ["", "## Test split (whole cases; F1 on frames of annotated sweeps)", "",
-              "| artifact | F1 | precision | recall | threshold | agreement with parent | WFSS |",
-              "|---|---|---|---|---|---|---|"]
+              "| artifact | F1 | precision | recall | threshold | agreement with parent | every test frame [95 % CI] "
+              "| WFSS |", "|---|---|---|---|---|---|---|---|"]
     for name, q in r["test_quality"].items():
         agree = q.get("agreement_with_parent")
+        ci = q.get("agreement_all_frames_ci")
+        every = "-" if ci is None else (f"{q['agreement_all_frames']:.4f} [{ci[0]:.3f}, {ci[1]:.3f}] of "
+                                        f"{q['n_all_frames']}, mean abs dp {q['mean_abs_prob_diff_vs_parent']:.4f}")
         lines.append(f"| {name} | {q['f1']:.4f} | {q['precision']:.4f} | {q['recall']:.4f} | {q['threshold']:.4f} | "
-                     f"{'-' if agree is None else f'{agree:.4f}'} | {q['wfss']:.3f} |")
+                     f"{'-' if agree is None else f'{agree:.4f}'} | {every} | {q['wfss']:.3f} |")
     gf = r.get("gate_frames") or {}
     lines += ["", "## INT8 gate (F1 on the validation split; agreement on every gate frame)", "",
               f"Gate frames: {gf.get('n_val')} validation + {gf.get('used', 0)} unlabelled (train frames calibration "

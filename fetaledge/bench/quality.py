@@ -16,6 +16,7 @@ from fetaledge.data.cache import FrameCache
 from fetaledge.errors import FetaledgeError
 from fetaledge.metrics import binary_metrics, mean_wfss
 from fetaledge.runtime.decision import DecisionParams, run_case
+from quantize.stats import wilson_interval
 
 
 def scorer(artifact: BenchArtifact, raw_hw: tuple[int, int], threads: int = 2) -> Callable[[np.ndarray], np.ndarray]:
@@ -94,7 +95,8 @@ def score_split(artifacts: list[BenchArtifact], cache: FrameCache, split: str, r
 
 def quality(scores: dict[str, Any], name: str, threshold: float, decision: DecisionParams,
             parent: str | None = None, parent_threshold: float | None = None) -> dict[str, Any]:
-    """Frame metrics on kept frames (the paper's setting), agreement with the parent, WFSS over whole cases."""
+    """Frame metrics on kept frames (the paper's setting), agreement with the parent (on kept frames, and on every
+    frame with its Wilson 95 % interval), WFSS over whole cases."""
     p = _sigmoid(scores["logits"][name])
     lab, kept = scores["labels"], scores["kept"]
     m = binary_metrics(p[kept], (lab[kept] > 0).astype(int), threshold)
@@ -104,7 +106,12 @@ def quality(scores: dict[str, Any], name: str, threshold: float, decision: Decis
         q = _sigmoid(scores["logits"][parent])
         t2 = parent_threshold if parent_threshold is not None else threshold
         out["agreement_with_parent"] = float(np.mean((p[kept] >= threshold) == (q[kept] >= t2)))
+        same = (p >= threshold) == (q >= t2)
+        out["agreement_all_frames"] = float(np.mean(same)) if len(p) else 1.0
+        out["agreement_all_frames_ci"] = list(wilson_interval(int(same.sum()), int(len(p))))
+        out["n_all_frames"] = int(len(p))
         out["max_abs_prob_diff_vs_parent"] = float(np.max(np.abs(p - q))) if len(p) else 0.0
+        out["mean_abs_prob_diff_vs_parent"] = float(np.mean(np.abs(p - q))) if len(p) else 0.0
     per_case, pos = [], 0
     for _uuid, n_case, per in scores["cases"]:
         probs = p[pos : pos + n_case]

@@ -1,0 +1,140 @@
+"""INT8 before/after on one host: op census of what ONNX Runtime really runs, and 1-thread latency, in one run.
+
+    .venv/bin/python benchmarks/int8_census.py --work /tmp/fetaledge-bench/work --out benchmarks/results/int8_x86
+
+For the build's exported student (``WORK/export/student.onnx``) it quantizes, with the same calibration frames:
+
+* before: the recipes as they were (ORT per-tensor weights; NNCF with per-channel activation scales), and
+* after: the ``x86_64`` target's recipes (ORT U8S8 reduce_range per-channel; NNCF per-tensor activations; the first
+  three convs in float),
+
+then asks ONNX Runtime for the graph it executes (``optimized_model_filepath``, all optimizations) and counts the
+fused integer ops (QLinearConv, QLinearAdd, ...) and the float compute ops left, and measures each artifact's
+latency at 1 thread (raw frame -> logit, fresh process each, ``fetaledge.bench.latency``). Ratios are what to
+read; absolute times depend on the host (its ISA is in the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def executed_ops(model: Path) -> Counter:
+    """Op types of the graph ONNX Runtime executes after its optimizations (QDQ fused into QLinear* where it can)."""
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as td:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.optimized_model_filepath = str(Path(td) / "opt.onnx")
+        opts.intra_op_num_threads = 1
+        ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        return Counter(n.op_type for n in onnx.load(str(Path(td) / "opt.onnx")).graph.node)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/fetaledge-bench/work"), help="a build's work folder")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "int8_x86")
+    ap.add_argument("--calibration-frames", type=int, default=300)
+    args = ap.parse_args(argv)
+
+    import numpy as np
+
+    from fetaledge.bench.artifacts import BenchArtifact
+    from fetaledge.bench.latency import measure_latency
+    from fetaledge.bench.run import host_info
+    from fetaledge.build import Work, decision_params
+    from fetaledge.data.cache import FrameCache
+    from fetaledge.data.raw import raw_frames_at
+    from fetaledge.fsio import write_json
+    from fetaledge.models.checkpoint import read_config
+    from fetaledge.quantization import make_recipe, select_frames
+    from fetaledge.targets import get_target
+    from quantize import quantize
+
+    w = Work(args.work)
+    fp32 = w.export / "student.onnx"
+    cache = FrameCache(w.cache)
+    raw_hw = (int(cache.manifest["raw_height"]), int(cache.manifest["raw_width"]))
+    from fetaledge.export.pipeline import raw_model_from_dir
+
+    model, cfg = raw_model_from_dir(w.student, raw_hw)
+    data = select_frames(cache, args.calibration_frames)
+    after = get_target("x86_64").recipes
+    variants = {
+        "onnxruntime before (per-tensor weights, stem int8)": make_recipe(
+            "onnxruntime", {**after["onnxruntime"], "per_channel": False, "keep_float": []}, model),
+        "onnxruntime after (x86_64 recipe)": make_recipe("onnxruntime", after["onnxruntime"], model),
+        "nncf before (per-channel activation scales, stem int8)": make_recipe(
+            "nncf", {**after["nncf"], "per_channel_activations": True, "keep_float": []}, model),
+        "nncf after (x86_64 recipe)": make_recipe("nncf", after["nncf"], model),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    frames_path = args.out / "frames.npy"
+    test = cache.load("test")
+    np.save(frames_path, raw_frames_at(cache, "test", np.arange(min(16, len(test.labels)))))
+    decision = decision_params(float(read_config(w.student)["threshold"])).to_dict()
+    rows = []
+
+    def measure(name: str, path: Path) -> dict:
+        lat = measure_latency(BenchArtifact(name, "student", "onnxruntime", "int8" if "int8" in path.name else "fp32",
+                                            str(path)), frames_path, 1, decision, raw_hw=raw_hw, warmup=5, iters=30,
+                              repeats=3)
+        ops = executed_ops(path)
+        q = sum(v for k, v in ops.items() if k.startswith(("QLinear", "QGemm", "MatMulInteger", "ConvInteger")))
+        return {"artifact": name, "file": str(path), "ms_1thread": lat["cpu_latency_ms"], "wall_ms": lat["latency_ms"],
+                "executed_ops": dict(sorted(ops.items())), "fused_integer_ops": q,
+                "float_conv": ops.get("Conv", 0) + ops.get("FusedConv", 0), "QLinearConv": ops.get("QLinearConv", 0)}
+
+    rows.append(measure("fp32", fp32))
+    for name, recipe in variants.items():
+        t0 = time.perf_counter()
+        try:
+            art = quantize(recipe, calibration=data.calibration, fp32_onnx=fp32,
+                           out_dir=args.out / name.split(" (")[0].replace(" ", "_"))
+        except Exception as exc:  # noqa: BLE001 - a refused recipe is a result too (the graph check)
+            rows.append({"artifact": name, "refused": f"{type(exc).__name__}: {exc}"})
+            print(f"{name}: refused: {exc}", flush=True)
+            continue
+        row = measure(name, art.path)
+        row["quantize_s"] = round(time.perf_counter() - t0, 1)
+        rows.append(row)
+        print(json.dumps({k: row[k] for k in ("artifact", "ms_1thread", "QLinearConv", "float_conv")}), flush=True)
+    base = rows[0]["ms_1thread"]
+    for r in rows:
+        if "ms_1thread" in r:
+            r["vs_fp32"] = round(r["ms_1thread"] / base, 3)
+    report = {"host": host_info(), "python": platform.python_version(), "work": str(args.work), "rows": rows,
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    write_json(args.out / "int8_census.json", report)
+    lines = ["# INT8 op census and 1-thread latency, before / after (one run, one host)", "",
+             f"Host: {report['host'].get('cpu')} ISA {', '.join(report['host'].get('isa', []))}. Student "
+             f"{cfg.get('arch')} at {cfg.get('input_size')} px, raw {raw_hw[1]}x{raw_hw[0]} frame -> logit. "
+             "Ops: the graph ONNX Runtime executes after its optimizations.", "",
+             "| artifact | CPU ms (1 thread) | vs fp32 | QLinearConv | float Conv | fused integer ops |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        if "refused" in r:
+            lines.append(f"| {r['artifact']} | refused: {r['refused'][:160]} | | | | |")
+        else:
+            lines.append(f"| {r['artifact']} | {r['ms_1thread']:.2f} | {r['vs_fp32']:.2f} | {r['QLinearConv']} | "
+                         f"{r['float_conv']} | {r['fused_integer_ops']} |")
+    lines += ["", "Regenerate: `python benchmarks/int8_census.py --work WORK` after "
+              "`fetaledge build --target x86_64 --work WORK`.", ""]
+    (args.out / "int8_census.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
