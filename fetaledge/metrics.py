@@ -15,7 +15,7 @@ Example:
     >>> binary_metrics(s, y, 0.5).f1
     0.5
     >>> calibrate_threshold(s, y)
-    (0.3, 0.8)
+    (0.2, 0.8)
 """
 
 from __future__ import annotations
@@ -185,17 +185,20 @@ def auroc(scores: Any, labels: Any) -> float:
 def calibrate_threshold(scores: Any, labels: Any) -> tuple[float, float]:
     """The threshold that maximises binary F1 on (validation) scores, and that F1.
 
-    Candidates are the distinct observed scores; a candidate ``t`` predicts ``score >= t`` positive, so the
-    returned threshold is always one of the scores (the lowest score still called positive). F1 values are
-    compared exactly as fractions ``2tp / (2tp + fp + fn)`` (integer cross-multiplication, no float ties).
+    Candidates are the distinct observed scores; a candidate ``t`` predicts ``score >= t`` positive. The
+    returned threshold lies halfway between the lowest score still called positive and the next lower score
+    (every threshold in that gap gives the same F1 on these scores; the midpoint keeps the largest margin to
+    both, whereas a threshold *at* a validation score makes that frame flip on any numeric change: fp32 ONNX vs
+    PyTorch, INT8, another CPU). With no lower score it is the lowest score itself. F1 values are compared
+    exactly as fractions ``2tp / (2tp + fp + fn)`` (integer cross-multiplication, no float ties).
     **Tie rule:** among thresholds with equal maximal F1 the HIGHEST threshold wins (fewest frames called
     positive). Raises when there is no positive label (F1 is 0 at every threshold).
 
     Example:
         >>> calibrate_threshold([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0])
-        (0.3, 0.8)
+        (0.2, 0.8)
         >>> calibrate_threshold([0.9, 0.7, 0.2], [1, 0, 0])
-        (0.9, 1.0)
+        (0.8, 1.0)
     """
     s, y = _as_scores_labels(scores, labels)
     if s.size == 0:
@@ -211,15 +214,18 @@ def calibrate_threshold(scores: Any, labels: Any) -> tuple[float, float]:
     # Last index of each run of equal scores: predicting "score >= s_desc[i]" positive takes all of the run.
     last = np.flatnonzero(np.r_[s_desc[1:] != s_desc[:-1], True])
     tp_cum = np.cumsum(y_desc)
-    best_t, best_num, best_den = float(s_desc[last[0]]), -1, 1
+    best_i, best_num, best_den = int(last[0]), -1, 1
     for i in last:  # descending thresholds: strict improvement keeps the highest threshold on ties
         tp = int(tp_cum[i])
         predicted = int(i) + 1
         # F1 = 2tp / (2tp + fp + fn), and fp + tp = predicted, fn + tp = n_pos
         num, den = 2 * tp, predicted + n_pos
         if num * best_den > best_num * den:
-            best_t, best_num, best_den = float(s_desc[i]), num, den
-    return best_t, best_num / best_den
+            best_i, best_num, best_den = int(i), num, den
+    lowest_positive = float(s_desc[best_i])
+    if best_i + 1 < s_desc.size:
+        return (lowest_positive + float(s_desc[best_i + 1])) / 2.0, best_num / best_den
+    return lowest_positive, best_num / best_den
 
 
 # --------------------------------------------------------------------------------------------- WFSS

@@ -81,16 +81,20 @@ def test_calibrate_threshold_picks_the_max_f1_threshold(seed: int) -> None:
     y[3] = 1
     s = np.round(np.clip(0.3 * y + rng.random(80) * 0.8, 0, 1), 2)
     t, f1 = calibrate_threshold(s, y)
-    assert t in set(s.tolist())
+    assert t not in set(s.tolist()), "the threshold lies between two validation scores, never on one"
+    above, below = s[s >= t], s[s < t]
+    assert t == pytest.approx((above.min() + below.max()) / 2, abs=1e-12)  # the middle of the gap
     assert f1 == pytest.approx(f1_score(s, y, t), abs=1e-15)
     assert f1 == pytest.approx(brute_force_best_f1(s.tolist(), y.tolist()), abs=1e-15)
     # Tie rule: no HIGHER candidate threshold reaches the same F1.
-    assert all(f1_score(s, y, u) < f1 - 1e-15 for u in set(s.tolist()) if u > t)
+    assert all(f1_score(s, y, u) < f1 - 1e-15 for u in set(s.tolist()) if u > above.min())
 
 
 def test_calibrate_threshold_tie_rule_and_errors() -> None:
-    # thresholds 0.8 (tp1 fp0 fn1: F1 2/3) and 0.4 (tp2 fp2 fn0: F1 2/3) tie: the higher one wins.
-    assert calibrate_threshold([0.8, 0.6, 0.5, 0.4], [1, 0, 0, 1]) == (0.8, 2 / 3)
+    # thresholds 0.8 (tp1 fp0 fn1: F1 2/3) and 0.4 (tp2 fp2 fn0: F1 2/3) tie: the higher one wins, and the
+    # threshold sits halfway to the next lower score
+    assert calibrate_threshold([0.8, 0.6, 0.5, 0.4], [1, 0, 0, 1]) == (pytest.approx(0.7), 2 / 3)
+    assert calibrate_threshold([0.3, 0.9], [1, 1]) == (0.3, 1.0)  # every frame positive: no lower score
     with pytest.raises(FetaledgeError, match="no positive"):
         calibrate_threshold([0.1, 0.2], [0, 0])
     with pytest.raises(FetaledgeError, match="zero frames"):
