@@ -44,6 +44,26 @@ def augment_raw(frames: np.ndarray, copies: int, seed: int = 0) -> np.ndarray:
     return out
 
 
+def borderline_first(p: np.ndarray, threshold: float, cap: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Sorted indices of at most ``cap`` rows: every row whose probability ``p`` lies within ``BORDERLINE`` of
+    ``threshold`` (sampled down if there are more), then a random sample of the rest; and how many were borderline.
+
+    Example:
+        >>> keep, n = borderline_first(np.array([0.01, 0.5, 0.99, 0.45]), 0.5, 3, np.random.default_rng(0))
+        >>> n, {1, 3} <= set(keep.tolist()), len(keep)
+        (2, True, 3)
+    """
+    from quantize.gate import BORDERLINE
+
+    border = np.flatnonzero(np.abs(np.asarray(p) - threshold) <= BORDERLINE)
+    n_border = int(len(border))
+    if len(border) > cap:
+        border = rng.choice(border, cap, replace=False)
+    others = np.setdiff1d(np.arange(len(p)), border)
+    take = rng.choice(others, max(0, min(len(others), cap - len(border))), replace=False)
+    return np.sort(np.concatenate([border, take]).astype(np.int64)), n_border
+
+
 def agreement_frames(cache: FrameCache, calibration_index: np.ndarray, *, copies: int = 2, cap: int = 600,
                      score: Callable[[np.ndarray], np.ndarray] | None = None, logit_threshold: float = 0.0,
                      seed: int = 0) -> tuple[np.ndarray, dict]:
@@ -54,7 +74,6 @@ def agreement_frames(cache: FrameCache, calibration_index: np.ndarray, *, copies
     Example:
         >>> frames, info = agreement_frames(FrameCache("work/cache"), idx, score=fp32_logits)  # doctest: +SKIP
     """
-    from quantize.gate import BORDERLINE
     from quantize.stats import sigmoid
 
     n_train = len(cache.load("train").labels)
@@ -70,14 +89,8 @@ def agreement_frames(cache: FrameCache, calibration_index: np.ndarray, *, copies
             "copies_per_calibration_frame": int(copies), "pool": int(len(pool))}
     if len(pool) > cap and score is not None:
         p = sigmoid(np.asarray(score(pool), np.float64).ravel())
-        t = float(sigmoid(np.array([logit_threshold]))[0])
-        border = np.flatnonzero(np.abs(p - t) <= BORDERLINE)
-        if len(border) > cap:
-            border = rng.choice(border, cap, replace=False)
-        others = np.setdiff1d(np.arange(len(pool)), border)
-        take = rng.choice(others, max(0, cap - len(border)), replace=False) if len(others) else others
-        keep = np.sort(np.concatenate([border, take]).astype(np.int64))
-        info.update({"borderline_in_pool": int(len(border)), "sampled_others": int(len(take))})
+        keep, n_border = borderline_first(p, float(sigmoid(np.array([logit_threshold]))[0]), cap, rng)
+        info.update({"borderline_in_pool": n_border, "sampled_others": int(len(keep) - min(n_border, cap))})
         pool = pool[keep]
     elif len(pool) > cap:
         pool = pool[np.sort(rng.choice(len(pool), cap, replace=False))]

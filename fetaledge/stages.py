@@ -33,7 +33,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "distill": ("fetaledge/data", "fetaledge/models", "fetaledge/train", "fetaledge/metrics.py",
                 "fetaledge/preprocess.py"),
     "export": ("fetaledge/data", "fetaledge/models", "fetaledge/export", "fetaledge/preprocess.py"),
-    "quantize": ("quantize", "fetaledge/quantization.py", "fetaledge/targets.py", "fetaledge/data",
+    "quantize": ("quantize", "fetaledge/quantization.py", "fetaledge/gate_frames.py", "fetaledge/targets.py",
+                 "fetaledge/data",
                  "fetaledge/models", "fetaledge/export", "fetaledge/metrics.py", "fetaledge/preprocess.py"),
 }
 

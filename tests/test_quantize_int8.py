@@ -240,3 +240,20 @@ def test_qat_makes_artifacts_that_load_in_onnxruntime_and_litert(tiny_raw: Simpl
         scores = scores_of(run_artifact(art.path, tiny_raw.val))
         assert art.n_integer_ops > 0 and np.isfinite(scores).all()
         assert np.corrcoef(scores, tiny_raw.ref)[0, 1] > 0.9
+
+
+# --- the domain's gate frames -----------------------------------------------------------------------------------
+def test_augmented_gate_frames_are_deterministic_and_varied() -> None:
+    from fetaledge.gate_frames import augment_raw, borderline_first
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (3, 40, 60), dtype=np.uint8)
+    a, b = augment_raw(frames, 4, seed=1), augment_raw(frames, 4, seed=1)
+    assert a.shape == (12, 40, 60) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert not any(np.array_equal(a[i], frames[i % 3]) for i in range(12)), "every copy differs from its source"
+    assert augment_raw(frames, 0).shape == (0, 40, 60)
+
+    p = np.r_[np.full(900, 0.01), np.linspace(0.45, 0.55, 50), np.full(50, 0.99)]
+    keep, n_border = borderline_first(p, 0.5, 100, np.random.default_rng(0))
+    assert n_border == 50 and len(keep) == 100 and np.all(np.diff(keep) > 0)
+    assert set(range(900, 950)) <= set(keep.tolist()), "every borderline frame is kept"
