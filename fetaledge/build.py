@@ -349,7 +349,8 @@ def build(opts: BuildOptions, log: Callable[[str], None] = print) -> Path:
                                      max_fallbacks=qcfg.get("max_fallbacks"), kernels=target.int8_kernels,
                                      min_gate_frames=int(qcfg.get("min_gate_frames", 200)),
                                      agreement_copies=int(qcfg.get("agreement_copies", 2)),
-                                     agreement_cap=int(qcfg.get("agreement_cap", 600))),
+                                     agreement_cap=int(qcfg.get("agreement_cap", 600)),
+                                     qat=bool(qcfg.get("qat", False))),
           outputs=("quantize.json",))
     quant = read_json(qdir / "quantize.json", "quantize summary")
 

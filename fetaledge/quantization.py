@@ -116,7 +116,8 @@ def quantize_student(*, model_dir: Path, fp32_onnx: Path, cache: FrameCache, out
                      n_calibration: int = 300, max_drop: float = 0.01, min_agreement: float = 0.99,
                      raw_hw: tuple[int, int] = (562, 744), max_fallbacks: int | None = None,
                      kernels: str = "default", min_gate_frames: int = 200, agreement_copies: int = 2,
-                     agreement_cap: int = 600, diagnose: bool = True, log=print) -> dict[str, Any]:
+                     agreement_cap: int = 600, diagnose: bool = True, qat: bool = False,
+                     log=print) -> dict[str, Any]:
     """Quantize the exported student with each backend behind the accuracy gate; write ``quantize.json``.
 
     The gate: F1 drop <= ``max_drop`` on the labelled validation split, and decision agreement with fp32 >=
@@ -125,7 +126,9 @@ def quantize_student(*, model_dir: Path, fp32_onnx: Path, cache: FrameCache, out
     ``agreement_cap``, borderline frames first); fewer than ``min_gate_frames`` gate frames fail it. ONNX artifacts
     are scored with ``kernels`` ("exact": ONNX Runtime's int32-exact x86 kernels, standing in for an ARM target's
     dot-product kernels; "default": this host's own). ``diagnose`` also writes each backend's per-tensor error
-    report (:func:`diagnose_student`).
+    report (:func:`diagnose_student`). ``qat``: a backend whose post-training attempts all fail the gate gets one
+    more try on quantization-aware fine-tuned weights (:func:`qat_student`, made once, shared by the backends),
+    gated against the ORIGINAL fp32 model.
 
     Returns ``{backend: {passed, artifact, gate, attempts, size_bytes, float_ops, ...}}``. A backend whose
     extra is missing is reported as skipped with the ``pip install`` that fixes it; a backend that fails the
@@ -163,6 +166,7 @@ def quantize_student(*, model_dir: Path, fp32_onnx: Path, cache: FrameCache, out
                                "n_gate": int(n_gate), "gate_frames": extra_info, "kernels": kernels,
                                "min_gate_frames": int(min_gate_frames),
                                "calibration_index": data.calibration_index.tolist(), "backends": {}}
+    qat_cache: dict[str, Any] = {}  # one QAT fine-tune serves every backend
     for b in backends:
         recipe = make_recipe(b, (recipes or {}).get(b, {}), model)
         log(f"[{b}] quantizing with {recipe.to_dict()}")
@@ -179,6 +183,10 @@ def quantize_student(*, model_dir: Path, fp32_onnx: Path, cache: FrameCache, out
             summary["backends"][b] = {"passed": False, "skipped": str(exc)}
             log(f"[{b}] skipped: {exc}")
             continue
+        if qat and not res.passed:
+            res = _qat_attempt(b, recipe, res, cache=qat_cache, model=model, data=data, validation=validation,
+                               out_dir=out_dir, agreement=extra, fp32_onnx=fp32_onnx, max_drop=max_drop,
+                               min_agreement=min_agreement, kernels=kernels, min_frames=min_gate_frames, log=log)
         best = res.best_attempt
         art = res.artifact or (best.artifact if best else None)
         entry = {"passed": res.passed, "reasons": list(res.reasons), "report": str(res.report_path),
@@ -213,6 +221,78 @@ def quantize_student(*, model_dir: Path, fp32_onnx: Path, cache: FrameCache, out
             summary["diagnose_error"] = f"{type(exc).__name__}: {exc}"
     write_json(out_dir / "quantize.json", summary)
     return summary
+
+
+def qat_student(model: Any, calibration: np.ndarray, out_dir: Path, *, keep_float: tuple[str, ...], copies: int = 2,
+                log=print) -> tuple[Any, Path, dict]:
+    """Quantization-aware fine-tune of a raw-frame student's network (:func:`quantize.qat.qat_finetune`): the float
+    preprocessing runs once per frame, the network trains on its output (calibration frames + ``copies`` augmented
+    copies), distilling from its own fp32 logits. Writes ``out_dir/student.qat.onnx`` (raw frame in, like the
+    export) and ``qat.json``; returns (raw-frame model, ONNX path, report).
+
+    Example:
+        >>> tuned, onnx_path, rep = qat_student(raw_model, frames, Path("work/quant/arm64/qat"),
+        ...                                     keep_float=("classifier.net.conv_stem",))  # doctest: +SKIP
+    """
+    import copy
+
+    import torch
+
+    from fetaledge.export.onnx import export_onnx
+    from fetaledge.gate_frames import augment_raw
+    from quantize.qat import QATSettings, qat_finetune
+
+    out_dir = ensure_writable_dir(Path(out_dir))
+
+    def pre(frames: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return np.concatenate([model.to_input(model.resample(torch.from_numpy(frames[i : i + 1]).float())).numpy()
+                                   for i in range(len(frames))])
+
+    inner = tuple(k[len("classifier."):] for k in keep_float if k.startswith("classifier."))
+    train = pre(np.concatenate([calibration, augment_raw(calibration, copies, seed=1)]))
+    tuned_net, report = qat_finetune(model.classifier, calibration=pre(calibration), train_inputs=train,
+                                     keep_float=inner, settings=QATSettings(), log=log)
+    tuned = copy.deepcopy(model)
+    tuned.classifier = tuned_net
+    path = export_onnx(tuned.eval(), torch.from_numpy(calibration[:1]), out_dir / "student.qat.onnx")
+    write_json(out_dir / "qat.json", report)
+    return tuned, path, report
+
+
+def _qat_attempt(backend: str, recipe: Any, res: Any, *, cache: dict[str, Any], model: Any, data: QuantizeData,
+                 validation: Any, out_dir: Path, agreement: np.ndarray, fp32_onnx: Path, max_drop: float,
+                 min_agreement: float, kernels: str, min_frames: int, log) -> Any:
+    """The QAT fallback of one backend: gate the QAT weights' INT8 against the original fp32 scores."""
+    import torch
+
+    from quantize import quantize_gated, run_onnx
+
+    qdir = Path(out_dir) / "qat"
+    if "model" not in cache:
+        log(f"[{backend}] post-training INT8 failed its gate: quantization-aware fine-tuning ({qdir})")
+        cache["model"] = qat_student(model, data.calibration, qdir, keep_float=recipe.keep_float, log=log)
+    tuned, onnx_path, _ = cache["model"]
+    gate_inputs = validation.inputs if agreement is None or not len(agreement) else np.concatenate(
+        [validation.inputs, agreement])
+    ref = run_onnx(fp32_onnx, gate_inputs, threads=0)  # the ORIGINAL fp32 model stays the reference
+    qres = quantize_gated(recipe, calibration=data.calibration, validation=validation, out_dir=qdir / backend,
+                          fp32_onnx=onnx_path if backend != "litert" else None,
+                          torch_model=tuned if backend == "litert" else None,
+                          example_input=torch.from_numpy(data.calibration[:1]) if backend == "litert" else None,
+                          fp32_scores=ref, max_drop=max_drop, min_agreement=min_agreement, name="student",
+                          max_fallbacks=0, kernels=kernels, min_frames=min_frames)
+    log(f"[{backend}] QAT attempt: {'PASSED' if qres.passed else 'FAILED'}")
+    return qres if qres.passed else _merge_attempts(res, qres)
+
+
+def _merge_attempts(first: Any, qat: Any) -> Any:
+    """One GatedResult with the post-training attempts, then the QAT one (renumbered), not passed."""
+    import dataclasses
+
+    extra = tuple(dataclasses.replace(a, index=len(first.attempts) + i, change=f"QAT, {a.change}")
+                  for i, a in enumerate(qat.attempts))
+    return dataclasses.replace(first, attempts=first.attempts + extra, reasons=first.reasons + qat.reasons)
 
 
 def diagnose_student(summary: dict[str, Any], *, fp32_onnx: Path, cache: FrameCache, out_dir: Path,
