@@ -96,12 +96,13 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
                  threads: int, provenance: dict[str, Any], report: dict[str, Any], report_md: str,
                  golden_frames: np.ndarray, golden_sources: list[str], golden_sweep: np.ndarray,
                  golden_sweep_source: str, make_zip: bool = True, other_sizes: str = "refuse",
-                 labels: tuple[str, str] | None = None) -> Path:
+                 labels: tuple[str, str] | None = None, build_config: dict[str, Any] | None = None) -> Path:
     """Assemble a bundle folder (and ``<out>.zip``) atomically.
 
     ``other_sizes`` goes to ``iqa_spec.json`` ``input.other_sizes``: ``"refuse"`` frames of another size than
     ``raw_hw``, or ``"letterbox"`` them (``fetaledge.runtime.geometry``, ``docs/frame_geometry.md``).
-    ``labels`` (negative, positive) name the classes (default: the ACOUSLIC abdominal plane).
+    ``labels`` (negative, positive) name the classes (default: the ACOUSLIC abdominal plane). ``build_config``
+    (the resolved :class:`fetaledge.config.BuildConfig` as JSON) is saved as ``build_config.json``.
 
     Example:
         >>> write_bundle(Path("bundle"), shipped=[...], raw_hw=(562, 744), ...)  # doctest: +SKIP
@@ -135,6 +136,8 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
         _golden_sweep(tmp, spec, golden_sweep, golden_sweep_source)
         write_json(tmp / "report.json", report)
         (tmp / "report.md").write_text(report_md)
+        if build_config is not None:
+            write_json(tmp / "build_config.json", build_config)
     if make_zip:
         with atomic_path(out.with_suffix(".zip"), suffix=".zip") as ztmp, zipfile.ZipFile(
             ztmp, "w", zipfile.ZIP_DEFLATED

@@ -38,6 +38,8 @@ class Target:
     threads: int = 4
     int8_must_be_faster_here: bool = False  # only meaningful where this host IS the target kind
     checks: tuple[str, ...] = ("sha256", "goldens")
+    # The build stages after the data stages, in order (records in fetaledge.build_stages.STAGES).
+    stages: tuple[str, ...] = ("teacher", "merge", "distill", "export", "quantize", "bundle")
 
 
 _ARM_RECIPES = {

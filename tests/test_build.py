@@ -90,7 +90,7 @@ def test_unknown_target_and_bad_config(tmp_path: Path) -> None:
 def test_input_signature_follows_content_not_copy_time(tmp_path: Path) -> None:
     import os
 
-    from fetaledge.build import _file_sig
+    from fetaledge.stages import input_sig as _file_sig
 
     src = tmp_path / "data"
     (src / "images").mkdir(parents=True)

@@ -57,8 +57,8 @@ def collect_entries(work: Path, target: str = "arm64", extra_students: dict[str,
         >>> [e.artifact.name for e in collect_entries(Path("work"))]  # doctest: +SKIP
         ['teacher-fp32-torch', 'student-fp32-torch', 'student-fp32-onnxruntime', 'student-int8-litert', ...]
     """
-    from fetaledge.build import Work
     from fetaledge.models.checkpoint import read_config
+    from fetaledge.work import Work
 
     w = Work(Path(work))
     for p in (w.teacher_merged, w.student):
@@ -360,8 +360,8 @@ def real_data_report(work: Path, out_dir: Path, *, target: str = "arm64", bundle
     Example:
         >>> real_data_report(Path("work"), Path("out"), bundle=Path("bundle"))  # doctest: +SKIP
     """
-    from fetaledge.build import Work
     from fetaledge.data.cache import FrameCache
+    from fetaledge.work import Work
 
     w = Work(Path(work))
     cache = FrameCache(w.cache)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from fetaledge.bench.artifacts import BenchArtifact
+from fetaledge.bench.latency import rank_ms
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import ensure_writable_dir, read_json, write_json
 
@@ -147,9 +148,9 @@ def discover(work_dir: Path, target: str, *, bundle: Path | None = None, log: Lo
         >>> [e.artifact.name for e in discover(Path("work"), "arm64")][:2]  # doctest: +SKIP
         ['teacher-lora-fp32-torch', 'teacher-fp32-torch']
     """
-    from fetaledge.build import Work
     from fetaledge.data.cache import FrameCache
     from fetaledge.models.checkpoint import read_config
+    from fetaledge.work import Work
 
     work = Work(work_dir)
     for what, p in (("teacher run", work.teacher_run / "run.json"), ("merged teacher", work.teacher_merged),
@@ -277,7 +278,7 @@ def _latencies(entries: Sequence[Entry], frames_npy: Path, threads: Sequence[int
 def _qualities(entries: Sequence[Entry], cache, split: str, raw_hw: tuple[int, int], log: Log
                ) -> tuple[dict[str, dict[str, Any]], int]:
     from fetaledge.bench.quality import quality, score_split
-    from fetaledge.build import decision_params
+    from fetaledge.runtime.decision import decision_params
 
     log(f"[bench] scoring {len(entries)} artifacts on the {split} split (whole cases)")
     scores = score_split([e.artifact for e in entries], cache, split, raw_hw, threads=1)
@@ -339,13 +340,6 @@ def _test_case_files(cache, split: str, n: int) -> list[Path]:
     return [src / L.IMAGES_DIR / f"{u}.mha" for u in cache.split.cases[split][:n]]
 
 
-def rank_ms(latency: dict[str, Any], threads: str) -> float:
-    """The figure artifacts are ranked by: at 1 thread the CPU time per frame (the idle-core latency, steady on a
-    shared machine), at more threads the wall-clock median (CPU time sums the threads there)."""
-    lat = latency[threads]
-    return lat["cpu_latency_ms"] if threads == "1" and lat.get("cpu_latency_ms") else lat["latency_ms"]
-
-
 def fastest(artifacts: list[dict[str, Any]], threads: str = "1") -> dict[str, Any] | None:
     """The student artifact ranked fastest at ``threads`` by :func:`rank_ms` (teachers excluded)."""
     cands = [a for a in artifacts if threads in a.get("latency", {}) and a["role"] not in ("teacher", "teacher-lora")]
@@ -379,10 +373,11 @@ def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int]
     Example:
         >>> bench_work(Path("work"), Path("out"), target="arm64", bundle=Path("bundle"), emulate=True)  # doctest: +SKIP
     """
-    from fetaledge.build import Work, decision_params
     from fetaledge.data.cache import FrameCache
     from fetaledge.models.checkpoint import read_config
+    from fetaledge.runtime.decision import decision_params
     from fetaledge.targets import get_target
+    from fetaledge.work import Work
 
     get_target(target)
     work, out_dir = Path(work), Path(out_dir)

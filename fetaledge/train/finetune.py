@@ -20,7 +20,7 @@ import hashlib
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,10 @@ from fetaledge.metrics import calibrate_threshold
 from fetaledge.models.checkpoint import save_model
 from fetaledge.train.data import InputPipeline, cache_fingerprint, check_splits, load_frames, resolve_cache
 from fetaledge.train.dist import DistContext, init_distributed, shutdown
-from fetaledge.train.loop import TrainSettings, predict_logits, sigmoid, train
-from fetaledge.train.pretrain import PretrainSettings, tiny_pretrained_weights
+from fetaledge.train.loop import predict_logits, sigmoid, train
+from fetaledge.train.pretrain import tiny_pretrained_weights
 from fetaledge.train.report import mean_std, metrics_report, plot_history, versions
+from fetaledge.train.settings import FinetuneConfig
 
 FETALCLIP = "fetalclip"
 TINY = "tiny"
@@ -49,33 +50,6 @@ TINY_WARNING = (
 
 class UntrainedBackboneWarning(UserWarning):
     """The tiny stand-in (or a baseline without --backbone-weights) is in use."""
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Everything that defines a finetune run (saved in run.json and every model folder)."""
-
-    backbone: str | None = None  # None: FetalCLIP when weights are given, else the tiny stand-in
-    weights: Path | None = None  # FetalCLIP (or tiny) encoder checkpoint
-    backbone_weights: Path | None = None  # timm checkpoint for a baseline
-    lora_targets: tuple[str, ...] | None = None
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    train: TrainSettings = field(default_factory=TrainSettings)
-    trials: int = 1
-    device: str = "cpu"
-    augment: bool = True
-    pretrain: PretrainSettings | None = field(default_factory=PretrainSettings)  # tiny only; None: skip
-    input_size: int | None = None  # baselines only (default 224)
-    timm_kwargs: dict[str, Any] | None = None  # baselines only (tests shrink models with it)
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("weights", "backbone_weights"):
-            d[k] = None if d[k] is None else str(Path(d[k]).resolve())
-        d["lora_targets"] = None if self.lora_targets is None else list(self.lora_targets)
-        return d
 
 
 def resolve_backbone(cfg: FinetuneConfig) -> str:

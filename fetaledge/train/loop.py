@@ -26,28 +26,7 @@ from fetaledge.errors import FetaledgeError
 from fetaledge.progress import bar
 from fetaledge.train.data import Frames, InputPipeline
 from fetaledge.train.dist import DistContext
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Optimisation settings (the paper's: AdamW lr 3e-4, 5 epochs, batch 32, no scheduler)."""
-
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    pos_weight: float | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise FetaledgeError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise FetaledgeError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise FetaledgeError(f"--lr must be a positive number, got {self.lr}")
-        if self.pos_weight is not None and not self.pos_weight > 0:
-            raise FetaledgeError(f"--pos-weight must be > 0, got {self.pos_weight}")
+from fetaledge.train.settings import TrainSettings
 
 
 @dataclass

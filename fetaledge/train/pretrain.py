@@ -9,7 +9,7 @@ never seen. The LoRA stage then starts from this encoder and from the binary hea
 (``head.pt``; the stand-in's counterpart of FetalCLIP's zero-shot text head). Measured on the 12-case phantom:
 a fresh head on the frozen encoder stays at chance; LoRA lifts test F1 well above it.
 
-The result is cached once per (cache manifest + split, architecture, settings) in
+The result is cached once per (cache manifest + split, architecture, settings, code fingerprint) in
 ``$FETALEDGE_CACHE/pretrain/<key>/`` (default ``~/.cache/fetaledge``) as ``visual.pt``, a vision-only
 checkpoint in the same format as ``FetalCLIP_weights.pt`` (``visual.*`` keys), plus ``info.json``.
 
@@ -24,34 +24,23 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from fetaledge.codegraph import code_fingerprint
 from fetaledge.data.cache import FrameCache
 from fetaledge.fsio import atomic_path
 from fetaledge.models.fetalclip import NORM, TINY_NAME, FetalCLIPClassifier, arch_config
 from fetaledge.progress import bar
 from fetaledge.train.data import Frames, InputPipeline, cache_fingerprint, load_frames
 from fetaledge.train.dist import DistContext
+from fetaledge.train.settings import PretrainSettings
 
 PRETRAIN_VERSION = 2
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """Stand-in pretraining recipe (full training of the tiny encoder on train frames, 3 classes)."""
-
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    class_weight: float = 5.0  # weight of the optimal and suboptimal classes against irrelevant frames
-    augment: bool = True
-    seed: int = 0
 
 
 def pretrain_root() -> Path:
@@ -64,8 +53,10 @@ def pretrain_root() -> Path:
 
 
 def pretrain_key(cache: Path, settings: PretrainSettings) -> str:
-    """Hash of everything the result depends on: the data (manifest + split), architecture, recipe, version."""
+    """Hash of everything the result depends on: the data (manifest + split), architecture, recipe, version, and
+    the code that trains it (the import closure of this module), so other code never reuses a cached encoder."""
     blob = json.dumps({
+        "code": code_fingerprint(__name__),
         "data": cache_fingerprint(cache),
         "arch": arch_config(TINY_NAME),
         "settings": asdict(settings),
