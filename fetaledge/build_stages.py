@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from fetaledge.errors import FetaledgeError
 from fetaledge.pipeline import BuildContext, Stage
@@ -43,24 +44,40 @@ def _raw_hw(ctx: BuildContext) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------------- data
 def run_phantom(ctx: BuildContext, folder: Path) -> None:
     from fetaledge.data.phantom import write_phantom
+    from fetaledge.progress import bar
 
-    write_phantom(folder, ctx.config.phantom)
+    p = ctx.config.phantom
+    with bar("[phantom] writing", total=p.cases * 6 * p.frames_per_sweep, unit="frame", log=ctx.log) as b:
+        write_phantom(folder, p, progress=b.update)
+
+
+def _total_setter(b: Any):
+    def on_total(n: int) -> None:
+        b.total = n
+        b.refresh()
+
+    return on_total
 
 
 def run_acouslic_cache(ctx: BuildContext, folder: Path) -> None:
     from fetaledge.data.cache import prepare_cache
+    from fetaledge.progress import bar
 
-    prepare_cache(ctx.source, folder)
+    with bar("[cache] preparing", unit="frame", log=ctx.log) as b:
+        prepare_cache(ctx.source, folder, size=CACHE_SIZE, progress=b.update, on_total=_total_setter(b))
 
 
 def run_planes_cache(ctx: BuildContext, folder: Path) -> None:
     from fetaledge.data.planes import prepare_planes_cache
+    from fetaledge.progress import bar
 
     d = ctx.config.data
-    prepare_planes_cache(ctx.source, folder, positive_planes=d.positive_planes,
-                         keep_published_split=d.keep_published_split,
-                         labels=list(d.labels) if d.labels else None, skip_missing=d.skip_missing_images,
-                         seed=d.split_seed, val_fraction=d.val_fraction, size=CACHE_SIZE)
+    with bar("[cache] preparing", unit="image", log=ctx.log) as b:
+        prepare_planes_cache(ctx.source, folder, positive_planes=d.positive_planes,
+                             keep_published_split=d.keep_published_split,
+                             labels=list(d.labels) if d.labels else None, skip_missing=d.skip_missing_images,
+                             seed=d.split_seed, val_fraction=d.val_fraction, size=CACHE_SIZE, progress=b.update,
+                             on_total=_total_setter(b))
 
 
 PHANTOM = Stage("phantom", after=(), folder=lambda c: c.work.phantom,

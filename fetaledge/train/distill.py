@@ -54,6 +54,7 @@ from fetaledge.models.students import (
     get_arch,
     resolve_init,
 )
+from fetaledge.progress import EpochClock
 from fetaledge.train.dist import DistContext, init_distributed, shutdown
 from fetaledge.train.distill_augment import FrameAugment
 from fetaledge.train.distill_sweep import DEFAULT_TOLERANCE, write_sweep
@@ -243,9 +244,9 @@ def _one_student(arch: str, cfg: DistillConfig, ctx: DistContext, cache: FrameCa
     if ctx.is_main:
         log(f"[{arch}] init {init_used}, {cfg.resolution}x{cfg.resolution}, {s.epochs} epochs, "
             f"alpha {s.kd.alpha}, T {s.kd.temperature}")
+    clock = EpochClock(arch, s.epochs, log)
     res = train_student(student, pipe, tensors("train"), tensors("val"), s, ctx, desc=arch,
-                        on_epoch=lambda e: log(f"[{arch}] epoch {e.epoch}: train {e.train_loss:.4f} "
-                                               f"val {e.val_loss:.4f} ({e.seconds:.0f} s)"))
+                        on_epoch=lambda e: clock.done(e.epoch, train_loss=e.train_loss, val_loss=e.val_loss))
     val_z = predict(student, pipe, tensors("val")[0], ctx)
     test_z = predict(student, pipe, tensors("test")[0], ctx)
     y_val = splits["val"].targets.astype(np.int64)

@@ -160,7 +160,7 @@ def _finetune(data: Path, out: Path, cfg: FinetuneConfig, backbone: str, ctx: Di
     cache_size = FrameCache(cache).size
     weights, encoder_info = cfg.weights, None
     if backbone == TINY and weights is None and cfg.pretrain is not None:
-        weights, pre_info = tiny_pretrained_weights(cache, cfg.pretrain, ctx)
+        weights, pre_info = tiny_pretrained_weights(cache, cfg.pretrain, ctx, log=log)
         encoder_info = {"source": "stand-in pretraining (NOT FetalCLIP)", "path": str(weights),
                         "head_init": str(weights.parent / "head.pt"),
                         "seconds": pre_info["seconds"], "settings": pre_info["settings"]}
@@ -214,7 +214,8 @@ def _trial(k: int, backbone: str, cfg: FinetuneConfig, weights: Path | None, enc
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f"trial {k}: {backbone}, {trainable:,} trainable parameters, seed {seed}")
     t0 = time.perf_counter()
-    result = train(model, pipeline, frames["train"], frames["val"], settings, ctx, desc=f"trial {k}")
+    desc = "teacher" if cfg.trials == 1 else f"teacher trial {k}"
+    result = train(model, pipeline, frames["train"], frames["val"], settings, ctx, desc=desc, log=log)
     seconds = time.perf_counter() - t0
     digests = ctx.gather_objects(_state_digest(model))
     if len(set(digests)) != 1:

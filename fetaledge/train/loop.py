@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from fetaledge.errors import FetaledgeError
-from fetaledge.progress import bar
+from fetaledge.progress import EpochClock, bar
 from fetaledge.train.data import Frames, InputPipeline
 from fetaledge.train.dist import DistContext
 from fetaledge.train.settings import TrainSettings
@@ -80,8 +80,11 @@ def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
 
 def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_frames: Frames,
           settings: TrainSettings, ctx: DistContext, desc: str = "train",
-          on_epoch: Callable[[EpochLog], None] | None = None) -> TrainResult:
-    """Train the parameters of ``model`` that require grad; keep the state with the lowest validation loss."""
+          on_epoch: Callable[[EpochLog], None] | None = None,
+          log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train the parameters of ``model`` that require grad; keep the state with the lowest validation loss.
+
+    ``log`` (rank 0) gets one line per epoch with the losses, elapsed and remaining time."""
     device = ctx.device
     model.to(device)
     pipeline.to(device)
@@ -101,6 +104,7 @@ def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_f
         raise FetaledgeError(f"{n} training frames cannot be shared by {ctx.world_size} processes")
     history: list[EpochLog] = []
     best_loss, best_epoch, best_state = math.inf, -1, _snapshot(model)
+    clock = EpochClock(desc, settings.epochs, log) if log is not None and ctx.is_main else None
     for epoch in range(1, settings.epochs + 1):
         gen = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
         order = torch.randperm(n, generator=gen)[ctx.rank :: ctx.world_size][:per_rank]
@@ -108,7 +112,7 @@ def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_f
         pipeline.train()
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         with bar(f"{desc} epoch {epoch}/{settings.epochs}", total=per_rank * ctx.world_size, unit="frame",
-                 disable=None if ctx.is_main else True) as b:
+                 disable=None if ctx.is_main else True, log=log) as b:
             for start in range(0, per_rank, settings.batch_size):
                 idx = order[start : start + settings.batch_size]
                 x = pipeline(train_frames.images[idx].to(device, non_blocking=True))
@@ -127,10 +131,12 @@ def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_f
         train_loss = ctx.gather_sum([loss_sum, seen])
         seconds = time.perf_counter() - t0
         val_loss = evaluate_loss(model, pipeline, val_frames, settings, ctx)
-        log = EpochLog(epoch, train_loss[0] / train_loss[1], val_loss, seconds, train_loss[1] / seconds)
-        history.append(log)
+        entry = EpochLog(epoch, train_loss[0] / train_loss[1], val_loss, seconds, train_loss[1] / seconds)
+        history.append(entry)
         if on_epoch is not None and ctx.is_main:
-            on_epoch(log)
+            on_epoch(entry)
+        if clock is not None:
+            clock.done(epoch, train_loss=entry.train_loss, val_loss=val_loss)
         if val_loss < best_loss:
             best_loss, best_epoch, best_state = val_loss, epoch, _snapshot(model)
     restore(model, best_state)
