@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import shutil
@@ -20,25 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from fetaledge import __version__
 from fetaledge.config import config_to_json
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import atomic_path, read_json
 from fetaledge.pipeline import BuildContext
 from fetaledge.runtime.decision import decision_params
 from fetaledge.targets import Target
+from fetaledge.versions import TOOLCHAIN, package_versions
 from fetaledge.work import Work
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"fetaledge": __version__, "python": platform.python_version()}
-    for d in ("numpy", "torch", "open_clip_torch", "peft", "timm", "onnx", "onnxruntime", "nncf", "litert-torch",
-              "ai-edge-litert"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[d] = md.version(d)
-    return out
 
 
 def _select(target: Target, quant: dict[str, Any], work: Work, threads: int, decision: dict[str, Any],
@@ -191,7 +179,7 @@ def make_bundle(ctx: BuildContext, out: Path) -> Path:
         "target": target.name,
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": {"machine": platform.machine(), "cores": cores},
-        "toolchain": _versions(),
+        "toolchain": package_versions(TOOLCHAIN, missing=None),
         "data": {"source": str(src), "cache": str(cache.root), "split_seed": cache.manifest["split_seed"],
                  "phantom": opts.data is None, "source_kind": cache.manifest.get("source_kind", "acouslic"),
                  **({"planes": {k: planes[k] for k in ("layout", "positive_planes", "split", "left_out")}}

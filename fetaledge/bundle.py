@@ -20,6 +20,7 @@ from fetaledge.runtime.bundle import sha256_file
 from fetaledge.runtime.decision import DecisionParams
 from fetaledge.runtime.engines import open_engine
 from fetaledge.runtime.introspect import describe
+from fetaledge.runtime.numeric import sigmoid_array
 from fetaledge.runtime.spec import (
     SCHEMA_VERSION,
     SPEC_FILE_NAME,
@@ -53,10 +54,6 @@ class ShippedModel:
         return f"models/{self.name}{self.source.suffix}"
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
-
-
 def _golden_frames(root: Path, spec: IqaSpec, frames: np.ndarray, sources: list[str]) -> dict[str, Any]:
     """Write raw frames as .npy and the probability each shipped model gives them (run in this runtime)."""
     (root / "goldens" / "frames").mkdir(parents=True, exist_ok=True)
@@ -69,7 +66,7 @@ def _golden_frames(root: Path, spec: IqaSpec, frames: np.ndarray, sources: list[
         eng = open_engine(root, m)
         for e, frame in zip(entries, frames, strict=True):
             y = eng(frame)
-            p = float(y if m.output_kind == "probability" else _sigmoid(y))
+            p = float(y if m.output_kind == "probability" else sigmoid_array(y))
             e["expected"][m.name] = {"probability": p, "tolerance": PROB_TOLERANCE[m.precision],
                                      "good": p >= spec.decision.threshold}
     return {"format": 1, "description": "raw frames -> probability per shipped model (this runtime, 1 frame at "
@@ -82,7 +79,7 @@ def _golden_sweep(root: Path, spec: IqaSpec, sweep: np.ndarray, source: str) -> 
 
     m = spec.models[0]
     eng = open_engine(root, m)
-    probs = [float(v) for v in _sigmoid([eng(f) for f in sweep])] if m.output_kind == "logit" else [
+    probs = [float(v) for v in sigmoid_array([eng(f) for f in sweep])] if m.output_kind == "logit" else [
         float(eng(f)) for f in sweep]
     doc = golden_document(GoldenCase(f"bundle_sweep_{m.name}", f"{source} scored by {m.name}", spec.decision,
                                      [probs]))

@@ -5,7 +5,8 @@ Supported field types: ``bool``, ``int``, ``float`` (an int is accepted), ``str`
 and nested dataclasses. Values a dataclass refuses in ``__post_init__`` keep its message, prefixed with where.
 
 Example:
-    >>>     >>> @dataclass(frozen=True)
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
     ... class Opt:
     ...     epochs: int = 5
     >>> from_json(Opt, {"epochs": 2}, "cfg.json: finetune")

@@ -16,6 +16,7 @@ from fetaledge.data.cache import FrameCache
 from fetaledge.errors import FetaledgeError
 from fetaledge.metrics import binary_metrics, mean_wfss
 from fetaledge.runtime.decision import DecisionParams, run_case
+from fetaledge.runtime.numeric import sigmoid_array
 
 
 def scorer(artifact: BenchArtifact, raw_hw: tuple[int, int], threads: int = 2) -> Callable[[np.ndarray], np.ndarray]:
@@ -65,10 +66,6 @@ def iter_cases(cache: FrameCache, split: str) -> Iterator[tuple[str, list[int], 
         yield uuid, cache.entries[uuid]["sweeps"], [s.frames for s in sweeps], [s.labels for s in sweeps]
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
-
-
 def score_split(artifacts: list[BenchArtifact], cache: FrameCache, split: str, raw_hw: tuple[int, int],
                 progress: Callable[[int], None] | None = None, threads: int = 2) -> dict[str, Any]:
     """Logits of every artifact on every frame of every case of ``split`` (all six sweeps), with labels and a
@@ -95,13 +92,13 @@ def score_split(artifacts: list[BenchArtifact], cache: FrameCache, split: str, r
 def quality(scores: dict[str, Any], name: str, threshold: float, decision: DecisionParams,
             parent: str | None = None, parent_threshold: float | None = None) -> dict[str, Any]:
     """Frame metrics on kept frames (the paper's setting), agreement with the parent, WFSS over whole cases."""
-    p = _sigmoid(scores["logits"][name])
+    p = sigmoid_array(scores["logits"][name])
     lab, kept = scores["labels"], scores["kept"]
     m = binary_metrics(p[kept], (lab[kept] > 0).astype(int), threshold)
     out: dict[str, Any] = {"threshold": threshold, "n_frames": int(kept.sum()),
                            **{k: getattr(m, k) for k in ("f1", "precision", "recall", "specificity", "accuracy")}}
     if parent is not None:
-        q = _sigmoid(scores["logits"][parent])
+        q = sigmoid_array(scores["logits"][parent])
         t2 = parent_threshold if parent_threshold is not None else threshold
         out["agreement_with_parent"] = float(np.mean((p[kept] >= threshold) == (q[kept] >= t2)))
         out["max_abs_prob_diff_vs_parent"] = float(np.max(np.abs(p - q))) if len(p) else 0.0

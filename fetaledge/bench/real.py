@@ -34,6 +34,7 @@ from fetaledge.bench.artifacts import BenchArtifact
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import atomic_path, ensure_writable_dir, read_json, write_json
 from fetaledge.metrics import auroc, binary_metrics, bootstrap_ci
+from fetaledge.runtime.numeric import sigmoid, sigmoid_array
 
 REPORT_SCHEMA = 1
 Log = Callable[[str], None]
@@ -119,10 +120,6 @@ def score_test_split(entries: list[RealEntry], cache, split: str = "test", log: 
             "planes": [i.get("plane", "") for i in info], "raw_hw": list(raw_hw)}
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
-
-
 def _finite(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -155,7 +152,7 @@ def summarize(scores: dict[str, Any], entries: list[RealEntry], n_boot: int = 20
     out: dict[str, Any] = {}
     for e in entries:
         name = e.artifact.name
-        p = _sigmoid(scores["logits"][name])
+        p = sigmoid_array(scores["logits"][name])
         r = {"runtime": e.artifact.runtime, "precision": e.artifact.precision, "path": e.artifact.path,
              "note": e.note, **artifact_metrics(p, y, groups, e.threshold, n_boot, seed)}
         r["per_centre"] = {}
@@ -170,7 +167,7 @@ def summarize(scores: dict[str, Any], entries: list[RealEntry], n_boot: int = 20
                                               "rate": float(called[planes == pl].mean())}
                                          for pl in sorted(set(planes))}
         if e.parent and e.parent in scores["logits"]:
-            q = _sigmoid(scores["logits"][e.parent])
+            q = sigmoid_array(scores["logits"][e.parent])
             pt = by_name[e.parent].threshold
             r["vs_parent"] = {"parent": e.parent, "decision_agreement": float(np.mean(called == (q >= pt))),
                               "flips": int(np.sum(called != (q >= pt))),
@@ -193,7 +190,7 @@ def runtime_check(bundle: Path, cache, split: str = "test") -> dict[str, Any]:
     diffs, flips, n = [], 0, 0
     for im in iter_raw_images(cache, split):
         p_runtime = clf.probability(im.image)  # own size: the runtime applies input.other_sizes
-        p_cached = 1.0 / (1.0 + math.exp(-clf.engine(letterbox(im.image, inp.height, inp.width))))
+        p_cached = sigmoid(clf.engine(letterbox(im.image, inp.height, inp.width)))
         diffs.append(abs(p_runtime - p_cached))
         flips += (p_runtime >= clf.spec.decision.threshold) != (p_cached >= clf.spec.decision.threshold)
         key = f"{im.image.shape[1]}x{im.image.shape[0]}"

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -39,7 +38,8 @@ import numpy as np
 from fetaledge.bench.artifacts import BenchArtifact
 from fetaledge.bench.latency import rank_ms
 from fetaledge.errors import FetaledgeError
-from fetaledge.fsio import ensure_writable_dir, read_json, write_json
+from fetaledge.fsio import ensure_writable_dir, read_json, sha256_file, write_json
+from fetaledge.versions import RUNTIME, package_versions
 
 SCHEMA_VERSION = 1
 ARM_TARGETS = ("arm64", "android-arm64")
@@ -60,8 +60,6 @@ class Entry:
 # --------------------------------------------------------------------------------------------- host facts
 def host_info(emulated: bool = False) -> dict[str, Any]:
     """CPU model, vendor, ISA flags that matter for inference, cores, load average, runtime versions."""
-    import importlib.metadata as md
-
     cpu, vendor, family, flags = platform.processor() or "unknown", "", None, set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -79,10 +77,7 @@ def host_info(emulated: bool = False) -> dict[str, Any]:
         pass
     interesting = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16",
                    "asimd", "asimddp", "i8mm", "sve")
-    versions = {}
-    for d in ("numpy", "onnxruntime", "ai-edge-litert", "torch", "fetaledge"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            versions[d] = md.version(d)
+    versions = package_versions((*RUNTIME, "torch"), missing=None)
     return {
         "machine": platform.machine(), "cpu": cpu, "vendor": vendor, "family": family, "cores": os.cpu_count() or 1,
         "isa": sorted(f for f in interesting if f in flags), "python": platform.python_version(),
@@ -95,14 +90,6 @@ def _loadavg() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------- discovery
@@ -219,7 +206,7 @@ def discover(work_dir: Path, target: str, *, bundle: Path | None = None, log: Lo
         log(f"[bench] no {qfile}: no INT8 artifacts for target {target}")
     for e in entries:
         p = Path(e.artifact.path)
-        e.extra["shipped"] = p.is_file() and _sha256(p) in shipped
+        e.extra["shipped"] = p.is_file() and sha256_file(p) in shipped
     return entries
 
 

@@ -6,7 +6,6 @@ numpy + the inference runtime only, so the same check runs on a device and under
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,11 @@ from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.bundle import load_bundle
 from fetaledge.runtime.engines import open_engine
 from fetaledge.runtime.goldens import GoldenCase, check_goldens, expected_for, same_decisions
+from fetaledge.runtime.numeric import sigmoid
 
 
 def _prob(y: float, kind: str) -> float:
-    return y if kind == "probability" else 1.0 / (1.0 + math.exp(-y))
+    return y if kind == "probability" else sigmoid(y)
 
 
 def golden_tolerances(frames_doc: dict[str, Any]) -> dict[str, float]:

@@ -29,7 +29,7 @@ from torch import nn
 
 from fetaledge.data.cache import FrameCache
 from fetaledge.errors import FetaledgeError
-from fetaledge.fsio import ensure_writable_dir, write_json
+from fetaledge.fsio import ensure_writable_dir, sha256_file, write_json
 from fetaledge.metrics import calibrate_threshold
 from fetaledge.models.checkpoint import save_model
 from fetaledge.train.data import InputPipeline, cache_fingerprint, check_splits, load_frames, resolve_cache
@@ -80,14 +80,6 @@ def resolve_backbone(cfg: FinetuneConfig) -> str:
 
         check_backbone_weights(cfg.backbone_weights)
     return name
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _state_digest(model: nn.Module) -> str:
@@ -166,7 +158,7 @@ def _finetune(data: Path, out: Path, cfg: FinetuneConfig, backbone: str, ctx: Di
                         "seconds": pre_info["seconds"], "settings": pre_info["settings"]}
         log(f"stand-in pretrained encoder: {weights.parent} ({pre_info['seconds']} s when made)")
     if weights is not None and encoder_info is None:
-        encoder_info = {"source": "--weights", "path": str(Path(weights).resolve()), "sha256": _sha256(Path(weights))}
+        encoder_info = {"source": "--weights", "path": str(Path(weights).resolve()), "sha256": sha256_file(weights)}
     data_info = {"path": str(Path(data).resolve()), "cache": str(Path(cache).resolve()),
                  "cache_fingerprint": cache_fingerprint(cache), "split_seed": FrameCache(cache).split.seed,
                  "stats": stats}

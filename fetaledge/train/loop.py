@@ -24,6 +24,7 @@ from torch import nn
 
 from fetaledge.errors import FetaledgeError
 from fetaledge.progress import EpochClock, bar
+from fetaledge.runtime.numeric import sigmoid_array as sigmoid  # noqa: F401  (callers import it from here)
 from fetaledge.train.data import Frames, InputPipeline
 from fetaledge.train.dist import DistContext
 from fetaledge.train.settings import TrainSettings
@@ -170,8 +171,3 @@ def evaluate_loss(model: nn.Module, pipeline: InputPipeline, frames: Frames, set
     """Mean BCE (with the training pos_weight) over all frames of ``frames``."""
     logits = torch.from_numpy(predict_logits(model, pipeline, frames, ctx, batch_size=max(settings.batch_size, 64)))
     return float(_loss_fn(settings, torch.device("cpu"))(logits.float(), frames.targets))
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function (probabilities from logits)."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64)))
