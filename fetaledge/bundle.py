@@ -104,7 +104,7 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
     Example:
         >>> write_bundle(Path("bundle"), shipped=[...], raw_hw=(562, 744), ...)  # doctest: +SKIP
     """
-    from fetaledge.runtime.goldens import write_goldens
+    from fetaledge.golden_cases import write_goldens
 
     out = Path(out)
     ensure_writable_dir(out.parent)

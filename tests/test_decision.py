@@ -250,6 +250,7 @@ def test_run_case_six_sweeps() -> None:
         "fetaledge.runtime.spec",
         "fetaledge.fsio",
         "fetaledge.runtime.goldens",
+        "fetaledge.golden_cases",
         "fetaledge.runtime.numeric",
         "fetaledge.metrics",
         "fetaledge.typed",

@@ -61,3 +61,10 @@ def test_relative_and_from_imports_resolve(tmp_path) -> None:
     tree = ast.parse("from . import geometry\nfrom ..errors import FetaledgeError\ndef f():\n    import torch\n")
     names = _imported_names("fetaledge.runtime.spec", False, tree)
     assert {"fetaledge.runtime.geometry", "fetaledge.errors.FetaledgeError", "torch"} <= set(names)
+
+
+def test_runtime_is_self_contained_and_ships_no_development_code() -> None:
+    g = import_graph()
+    runtime = [m for m in g.files if m == "fetaledge.runtime" or m.startswith("fetaledge.runtime.")]
+    outside = sorted(m for m in g.closure(runtime) if not m.startswith("fetaledge.runtime"))
+    assert outside == ["fetaledge", "fetaledge.errors", "fetaledge.fsio"]  # golden_cases is development code
