@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fetaledge.data.phantom import PhantomConfig
+from fetaledge.data.planes import DEFAULT_POSITIVE
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import read_json
 from fetaledge.train.settings import DistillSettings, FinetuneConfig, KDConfig, PretrainSettings, TrainSettings
@@ -45,7 +46,7 @@ _D = DistillSettings()
 class DataSection:
     """Plane datasets only (see :mod:`fetaledge.data.planes`); an ACOUSLIC folder takes no options."""
 
-    positive_planes: tuple[str, ...] = ("Fetal abdomen",)
+    positive_planes: tuple[str, ...] = DEFAULT_POSITIVE
     keep_published_split: bool = False
     labels: tuple[Path, ...] | None = None  # labels CSV(s); None: the dataset's own
     skip_missing_images: bool = False
