@@ -23,6 +23,10 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fetaledge.config import BuildConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real" / "african_fetal_planes"
@@ -34,33 +38,34 @@ DESCRIPTION = (
 )
 
 
-def _distill_variant(work: Path, label: str, seed: int, init: str, weights: Path | None, config: dict,
+def _distill_variant(work: Path, label: str, seed: int, init: str, weights: Path | None, config: BuildConfig,
                      log, threads: int | None = None) -> Path:
     """The build's distill stage again with another starting point / seed; cached like a build stage (``threads``
     only sets the speed, so it is not part of the cache key)."""
-    from fetaledge.build import Work
+    import dataclasses
+
+    from fetaledge.build_stages import stage_named
     from fetaledge.fsio import read_json
     from fetaledge.models.checkpoint import read_config
     from fetaledge.stages import run_stage
     from fetaledge.train.distill import DistillConfig, distill
-    from fetaledge.train.distill_train import DistillSettings
+    from fetaledge.work import Work
 
     w = Work(work)
-    dcfg = dict(config.get("distill", {}))
-    dset = {k: dcfg.pop(k) for k in list(dcfg) if k in DistillSettings.__dataclass_fields__ and k != "kd"}
-    dset["seed"] = seed
-    students = dcfg.pop("students", None)
+    d = config.distill
+    options = {k: v for k, v in d.options().items() if k not in ("students", "init", "student_weights")}
     arch = read_config(w.student)["arch"] if (w.student / "config.json").is_file() else (
-        students[0] if students else DistillConfig.__dataclass_fields__["students"].default[0])
+        d.students[0] if d.students else DistillConfig.__dataclass_fields__["students"].default[0])
     out = w.root / "init" / f"{label}_seed{seed}"
     if threads is not None:
-        dcfg["threads"] = threads
+        options["threads"] = threads
     cfg = DistillConfig(teacher=w.teacher_merged, data=w.cache, out=out, students=(arch,), init=init,
-                        student_weights=weights, settings=DistillSettings(**dset), **dcfg)
+                        student_weights=weights, settings=dataclasses.replace(d.settings(), seed=seed), **options)
     upstream = read_json(w.teacher_merged / ".stage.json", "merge stage marker")["key"]
     key = {k: v for k, v in cfg.to_json().items() if k != "threads"}
     run_stage(f"distill:{label}:seed{seed}", out, {"merge": upstream, "cfg": key},
-              lambda d: distill(cfg, log=log), log=log, outputs=("default_student/config.json",))
+              lambda _: distill(cfg, log=log), log=log, outputs=("default_student/config.json",),
+              code=stage_named("distill").code())
     return out / "default_student"
 
 
@@ -86,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from fetaledge.bench.real import real_data_report
-    from fetaledge.build import BuildOptions, Work, build, load_config
+    from fetaledge.build import BuildOptions, build, load_config
     from fetaledge.errors import FetaledgeError
     from fetaledge.models.checkpoint import read_config
+    from fetaledge.work import Work
 
     def log(msg: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)

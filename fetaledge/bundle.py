@@ -20,6 +20,7 @@ from fetaledge.runtime.bundle import sha256_file
 from fetaledge.runtime.decision import DecisionParams
 from fetaledge.runtime.engines import open_engine
 from fetaledge.runtime.introspect import describe
+from fetaledge.runtime.numeric import sigmoid_array
 from fetaledge.runtime.spec import (
     SCHEMA_VERSION,
     SPEC_FILE_NAME,
@@ -53,10 +54,6 @@ class ShippedModel:
         return f"models/{self.name}{self.source.suffix}"
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
-
-
 def _golden_frames(root: Path, spec: IqaSpec, frames: np.ndarray, sources: list[str]) -> dict[str, Any]:
     """Write raw frames as .npy and the probability each shipped model gives them (run in this runtime)."""
     (root / "goldens" / "frames").mkdir(parents=True, exist_ok=True)
@@ -69,7 +66,7 @@ def _golden_frames(root: Path, spec: IqaSpec, frames: np.ndarray, sources: list[
         eng = open_engine(root, m)
         for e, frame in zip(entries, frames, strict=True):
             y = eng(frame)
-            p = float(y if m.output_kind == "probability" else _sigmoid(y))
+            p = float(y if m.output_kind == "probability" else sigmoid_array(y))
             e["expected"][m.name] = {"probability": p, "tolerance": PROB_TOLERANCE[m.precision],
                                      "good": p >= spec.decision.threshold}
     return {"format": 1, "description": "raw frames -> probability per shipped model (this runtime, 1 frame at "
@@ -82,7 +79,7 @@ def _golden_sweep(root: Path, spec: IqaSpec, sweep: np.ndarray, source: str) -> 
 
     m = spec.models[0]
     eng = open_engine(root, m)
-    probs = [float(v) for v in _sigmoid([eng(f) for f in sweep])] if m.output_kind == "logit" else [
+    probs = [float(v) for v in sigmoid_array([eng(f) for f in sweep])] if m.output_kind == "logit" else [
         float(eng(f)) for f in sweep]
     doc = golden_document(GoldenCase(f"bundle_sweep_{m.name}", f"{source} scored by {m.name}", spec.decision,
                                      [probs]))
@@ -96,17 +93,18 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
                  threads: int, provenance: dict[str, Any], report: dict[str, Any], report_md: str,
                  golden_frames: np.ndarray, golden_sources: list[str], golden_sweep: np.ndarray,
                  golden_sweep_source: str, make_zip: bool = True, other_sizes: str = "refuse",
-                 labels: tuple[str, str] | None = None) -> Path:
+                 labels: tuple[str, str] | None = None, build_config: dict[str, Any] | None = None) -> Path:
     """Assemble a bundle folder (and ``<out>.zip``) atomically.
 
     ``other_sizes`` goes to ``iqa_spec.json`` ``input.other_sizes``: ``"refuse"`` frames of another size than
     ``raw_hw``, or ``"letterbox"`` them (``fetaledge.runtime.geometry``, ``docs/frame_geometry.md``).
-    ``labels`` (negative, positive) name the classes (default: the ACOUSLIC abdominal plane).
+    ``labels`` (negative, positive) name the classes (default: the ACOUSLIC abdominal plane). ``build_config``
+    (the resolved :class:`fetaledge.config.BuildConfig` as JSON) is saved as ``build_config.json``.
 
     Example:
         >>> write_bundle(Path("bundle"), shipped=[...], raw_hw=(562, 744), ...)  # doctest: +SKIP
     """
-    from fetaledge.runtime.goldens import write_goldens
+    from fetaledge.golden_cases import write_goldens
 
     out = Path(out)
     ensure_writable_dir(out.parent)
@@ -135,6 +133,8 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
         _golden_sweep(tmp, spec, golden_sweep, golden_sweep_source)
         write_json(tmp / "report.json", report)
         (tmp / "report.md").write_text(report_md)
+        if build_config is not None:
+            write_json(tmp / "build_config.json", build_config)
     if make_zip:
         with atomic_path(out.with_suffix(".zip"), suffix=".zip") as ztmp, zipfile.ZipFile(
             ztmp, "w", zipfile.ZIP_DEFLATED

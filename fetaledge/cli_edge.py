@@ -7,6 +7,10 @@ from pathlib import Path
 
 import click
 
+from fetaledge.config import QuantizeSection
+
+_Q = QuantizeSection()  # the quantize options' defaults are the build config's
+
 
 def _raw_size(text: str) -> tuple[int, int]:
     try:
@@ -130,17 +134,18 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
 @click.option("--backend", default="all", show_default=True,
               help="nncf | onnxruntime | litert | all (comma-separated).")
 @click.option("--target", default="arm64", show_default=True, help="Target whose recipes to use (fetaledge.targets).")
-@click.option("--calibration-frames", type=int, default=300, show_default=True)
-@click.option("--max-drop", type=float, default=0.01, show_default=True, help="Gate: largest allowed F1 drop.")
-@click.option("--min-agreement", type=float, default=0.99, show_default=True, help="Gate: decision agreement.")
-@click.option("--min-gate-frames", type=int, default=200, show_default=True,
+@click.option("--calibration-frames", type=int, default=_Q.calibration_frames, show_default=True)
+@click.option("--max-drop", type=float, default=_Q.max_drop, show_default=True, help="Gate: largest allowed F1 drop.")
+@click.option("--min-agreement", type=float, default=_Q.min_agreement, show_default=True,
+              help="Gate: decision agreement.")
+@click.option("--min-gate-frames", type=int, default=_Q.min_gate_frames, show_default=True,
               help="Gate: fewer agreement frames (val + train frames calibration did not use + augmented copies) fail.")
 @click.option("--kernels", type=click.Choice(["target", "default", "exact"]), default="target", show_default=True,
               help="Integer kernels that score ONNX INT8: exact = ORT's int32-exact x86 kernels (what ARM computes); "
                    "target = the target's choice.")
 @click.option("--diagnose/--no-diagnose", default=True, show_default=True,
               help="Write per-tensor SQNR reports (worst layers first) to OUT/<backend>/diagnose.md.")
-@click.option("--qat/--no-qat", default=False, show_default=True,
+@click.option("--qat/--no-qat", default=_Q.qat, show_default=True,
               help="A backend that fails its gate gets one more try on quantization-aware fine-tuned weights.")
 def quantize_cmd(model_dir: Path, onnx_path: Path, data: Path, out: Path, backend: str, target: str,
                  calibration_frames: int, max_drop: float, min_agreement: float, min_gate_frames: int,
@@ -195,7 +200,8 @@ def quantize_table(summary: dict) -> str:
               help="FetalCLIP_weights.pt (default: the tiny untrained stand-in teacher).")
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda for the training stages.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="JSON with sections phantom, finetune, distill, quantize overriding defaults.")
+              help="JSON with sections phantom, data, finetune, distill, quantize, bundle (fetaledge/config.py); "
+                   "an unknown key is an error. The resolved config is saved as BUNDLE/build_config.json.")
 @click.option("--android-assets", type=click.Path(path_type=Path), default=None,
               help="Also copy the bundle to PATH/bundle (e.g. android_demo/app/src/main/assets).")
 def build_cmd(target: str, out: Path, work: Path, data: Path | None, weights: Path | None, device: str,
@@ -208,10 +214,11 @@ def build_cmd(target: str, out: Path, work: Path, data: Path | None, weights: Pa
     from fetaledge.targets import get_target
 
     get_target(target)  # an unknown target fails before any work
+    config = load_config(config_path)  # and so does a bad config
     if weights is None:
         click.echo("warning: no --weights: the teacher is the tiny UNTRAINED stand-in, not FetalCLIP", err=True)
     build(BuildOptions(target=target, out=out, work=work, data=data, weights=weights, device=device,
-                       config=load_config(config_path), android_assets=android_assets), log=click.echo)
+                       config=config, android_assets=android_assets), log=click.echo)
 
 
 def _threads(text: str) -> tuple[int, ...]:

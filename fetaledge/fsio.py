@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -79,3 +80,21 @@ def read_json(path: Path, what: str = "file") -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise FetaledgeError(f"{what} {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Lowercase hex sha256 of a file, read in chunks.
+
+    Example:
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile(delete=False) as f:
+        ...     _ = f.write(b"abc")
+        >>> sha256_file(f.name)[:16]
+        'ba7816bf8f01cfea'
+        >>> os.unlink(f.name)
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,18 +1,17 @@
 """Stage bookkeeping for ``fetaledge build``: a stage re-runs only when its inputs or its code changed.
 
 Each stage folder gets a ``.stage.json`` with the hash of its inputs (options, upstream stage keys, the fetaledge
-version, and a fingerprint of the source files that decide the stage's output: ``STAGE_CODE``). Upstream keys
-are part of a stage's inputs, so a change anywhere re-runs everything after it.
+version) and of its code (the fingerprint of its import closure, :mod:`fetaledge.codegraph`). Upstream keys are
+part of a stage's inputs, so a change anywhere re-runs everything after it. The stages themselves are declared
+in :mod:`fetaledge.build_stages`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import time
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,61 +19,37 @@ from fetaledge import __version__
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import read_json, write_json
 
-# The source (package folders or files, as "package/sub/path") whose code decides each stage's output, by stage
-# name before any ":" ("quantize:arm64" -> "quantize"). Without it an edit of, say, the folded preprocessing
-# would leave the old export and INT8 models in place, silently. Listed generously: a needless re-run costs
-# minutes, a stale artifact a wrong bundle.
-STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "phantom": ("fetaledge/data",),
-    "cache": ("fetaledge/data", "fetaledge/preprocess.py"),
-    "teacher": ("fetaledge/data", "fetaledge/models", "fetaledge/train", "fetaledge/metrics.py",
-                "fetaledge/preprocess.py"),
-    "merge": ("fetaledge/models", "fetaledge/train"),
-    "distill": ("fetaledge/data", "fetaledge/models", "fetaledge/train", "fetaledge/metrics.py",
-                "fetaledge/preprocess.py"),
-    "export": ("fetaledge/data", "fetaledge/models", "fetaledge/export", "fetaledge/preprocess.py"),
-    "quantize": ("quantize", "fetaledge/quantization.py", "fetaledge/gate_frames.py", "fetaledge/targets.py",
-                 "fetaledge/data",
-                 "fetaledge/models", "fetaledge/export", "fetaledge/metrics.py", "fetaledge/preprocess.py"),
-}
+#: Files up to this size are fingerprinted by content, so a dataset copied again (new modification times, same
+#: bytes) keeps its finished stages; bigger ones (weights, .mha stacks) by size and modification time.
+CONTENT_HASH_MAX_BYTES = 8 << 20
 
 
-def source_files(paths: tuple[str, ...]) -> dict[str, Path]:
-    """The ``.py`` files under ``paths`` ("package/sub/path", found where Python imports the package from),
-    keyed by their path relative to the package's parent."""
-    out: dict[str, Path] = {}
-    for p in paths:
-        top, _, rest = p.partition("/")
-        spec = importlib.util.find_spec(top)
-        if spec is None or spec.origin is None:
-            raise FetaledgeError(f"stage code path {p!r}: package {top!r} is not importable")
-        root = Path(spec.origin).parent
-        target = root / rest if rest else root
-        if target.is_dir():
-            files = sorted(target.rglob("*.py"))
-        elif target.is_file():
-            files = [target]
-        else:
-            raise FetaledgeError(f"stage code path {p!r} not found under {root}",
-                                 hint="fix fetaledge.stages.STAGE_CODE after moving a module")
-        for f in files:
-            out[f"{top}/{f.relative_to(root).as_posix()}"] = f
-    return out
+def _fingerprint(f: Path) -> str:
+    st = f.stat()
+    if st.st_size <= CONTENT_HASH_MAX_BYTES:
+        return f"{st.st_size}:sha256:{hashlib.sha256(f.read_bytes()).hexdigest()}"
+    return f"{st.st_size}:mtime:{int(st.st_mtime)}"
 
 
-def fingerprint_files(files: dict[str, Path]) -> str:
-    """sha256 over the files' names and bytes, in name order."""
+def input_sig(path: Path | None) -> Any:
+    """A stage input's signature: resolved path + fingerprint (of every file, for a folder).
+
+    Example:
+        >>> input_sig(Path("weights.pt"))  # doctest: +SKIP
+        ['/abs/weights.pt', '1234:sha256:...']
+    """
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.exists():
+        raise FetaledgeError(f"not found: {p}")
+    if p.is_file():
+        return [str(p.resolve()), _fingerprint(p)]
+    files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
     h = hashlib.sha256()
-    for name in sorted(files):
-        h.update(name.encode() + b"\0" + files[name].read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
-@cache
-def code_fingerprint(stage: str) -> str:
-    """Fingerprint of the source that decides ``stage``'s output ("" for a stage not in ``STAGE_CODE``)."""
-    paths = STAGE_CODE.get(stage.split(":")[0], ())
-    return fingerprint_files(source_files(paths)) if paths else ""
+    for f in files:
+        h.update(f"{f.relative_to(p)}:{_fingerprint(f)}\n".encode())
+    return [str(p.resolve()), h.hexdigest()[:16]]
 
 
 def stage_key(inputs: dict[str, Any], code: str = "") -> str:
@@ -84,16 +59,16 @@ def stage_key(inputs: dict[str, Any], code: str = "") -> str:
 
 
 def run_stage(name: str, folder: Path, inputs: dict[str, Any], fn: Callable[[Path], Any],
-              log: Callable[[str], None] = print, outputs: tuple[str, ...] = ()) -> str:
+              log: Callable[[str], None] = print, outputs: tuple[str, ...] = (), code: str = "") -> str:
     """Run ``fn(folder)`` unless ``folder`` holds a finished stage with the same inputs and code; returns the key.
 
-    ``outputs`` are paths (relative to ``folder``) that must exist for a finished stage to count.
+    ``outputs`` are paths (relative to ``folder``) that must exist for a finished stage to count; ``code`` is the
+    fingerprint of the stage's code (:func:`fetaledge.codegraph.stage_code_fingerprint`).
 
     Example:
         >>> key = run_stage("cache", Path("work/cache"), {"src": "work/phantom"}, prepare)  # doctest: +SKIP
     """
     folder = Path(folder)
-    code = code_fingerprint(name)
     key = stage_key(inputs, code)
     marker = folder / ".stage.json"
     why = ""

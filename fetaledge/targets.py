@@ -41,6 +41,8 @@ class Target:
     # stands in for ARM's dot-product kernels; "default" is this host's own (right for an x86 target).
     int8_kernels: str = "default"
     checks: tuple[str, ...] = ("sha256", "goldens")
+    # The build stages after the data stages, in order (records in fetaledge.build_stages.STAGES).
+    stages: tuple[str, ...] = ("teacher", "merge", "distill", "export", "quantize", "bundle")
 
 
 # Every backend keeps the first three convs (the stem and, in EfficientNet-Lite, the first depthwise-separable block)

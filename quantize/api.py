@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,8 +19,17 @@ from quantize.graphcheck import check_artifact
 from quantize.recipe import Recipe
 from quantize.runners import onnx_io_specs, tflite_io_specs
 
-if TYPE_CHECKING:
-    from quantize.gate import ValidationSet
+
+class ValidationData(Protocol):
+    """What a backend may read of the labelled validation data (``quantize.gate.ValidationSet`` is one).
+
+    A protocol, not the gate's class, so that this module does not import ``quantize.gate`` (which quantizes
+    through this module)."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    threshold: float
+    metric_fn: Callable[[np.ndarray, np.ndarray, float], float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +41,7 @@ class QuantizeRequest:
     fp32_onnx: Path | None = None
     torch_model: Any = None
     example_input: Any = None
-    validation: ValidationSet | None = None
+    validation: ValidationData | None = None
 
 
 def artifact_path(recipe: Recipe, out_dir: Path, name: str = "model") -> Path:
@@ -57,7 +67,7 @@ def quantize(
     fp32_onnx: Path | None = None,
     torch_model: Any = None,
     example_input: Any = None,
-    validation: ValidationSet | None = None,
+    validation: ValidationData | None = None,
     name: str = "model",
 ) -> QuantizedArtifact:
     """Quantize a model to INT8 with the backend ``recipe`` names; write the artifact and its recipe JSON.

@@ -21,33 +21,25 @@ pytest.importorskip("matplotlib")
 from fetaledge.cli import main  # noqa: E402
 from fetaledge.emulate import SETUP_COMMAND, arm64_available  # noqa: E402
 
-TINY = {
-    "phantom": {"cases": 5, "frames_per_sweep": 12, "seed": 3},
-    "finetune": {"epochs": 1, "batch_size": 16, "pretrain": {"epochs": 1}},
-    "distill": {"epochs": 1, "resolution": 64, "batch_size": 16},
-    "quantize": {"calibration_frames": 30, "backends": ["onnxruntime"], "max_fallbacks": 0},
-}
 # One thread, few frames, no full-size FetalCLIP, a 60-frame case, an untrained reference: a schema check only.
 QUICK = ["--threads", "1", "--warmup", "1", "--iters", "3", "--repeats", "2", "--fetalclip-frames", "0",
          "--case-frames", "10", "--reference", "untrained"]
 EMULATE = arm64_available()
 
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> dict:
+def bench(tiny_build: dict, tmp_path_factory) -> dict:
+    """`fetaledge bench` over the session's tiny build (conftest.py); reports into a folder of its own."""
     root = tmp_path_factory.mktemp("bench")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FETALEDGE_CACHE", str(root / "fetaledge-cache"))
-    cfg = root / "tiny.json"
-    cfg.write_text(json.dumps(TINY))
-    work, bundle, out = root / "work", root / "bundle", root / "results"
-    built = CliRunner().invoke(main, ["build", "--target", "arm64", "--out", str(bundle), "--work", str(work),
-                                      "--config", str(cfg)])
-    assert built.exit_code == 0, built.output[-3000:]
+    work, bundle, out = tiny_build["work"], tiny_build["bundle"], root / "results"
     args = ["bench", "--work", str(work), "--bundle", str(bundle), "--target", "arm64", "--out", str(out),
             "--label", "tiny", *QUICK] + (["--emulate", "--emulate-case-frames", "0"] if EMULATE else [])
-    r = CliRunner().invoke(main, args)
-    mp.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FETALEDGE_CACHE", str(tiny_build["fetaledge_cache"]))
+        r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output[-3000:]
     return {"root": root, "work": work, "bundle": bundle, "out": out, "output": r.output,
             "results": json.loads((out / "tiny.json").read_text())}

@@ -107,6 +107,7 @@ def test_phantom_is_deterministic_per_seed() -> None:
     assert np.array_equal(a[1], b[1])
 
 
+@pytest.mark.slow
 def test_phantom_written_in_parallel_equals_serial(tmp_path: Path) -> None:
     cfg = PhantomConfig(cases=3, seed=3, frames_per_sweep=10)
     done: list[int] = []

@@ -248,9 +248,17 @@ def test_run_case_six_sweeps() -> None:
     [
         "fetaledge.runtime.decision",
         "fetaledge.runtime.spec",
-        "fetaledge.runtime.bundle",
+        "fetaledge.fsio",
         "fetaledge.runtime.goldens",
+        "fetaledge.golden_cases",
+        "fetaledge.runtime.numeric",
         "fetaledge.metrics",
+        "fetaledge.typed",
+        "fetaledge.config",
+        "fetaledge.work",
+        "fetaledge.progress",
+        "fetaledge.versions",
+        "fetaledge.codegraph",
     ],
 )
 def test_docstring_examples_run(module: str) -> None:

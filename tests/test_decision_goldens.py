@@ -1,5 +1,5 @@
 """The decision goldens (tests/goldens/decision/*.json) reproduce exactly in Python; the Kotlin iqa-core tests
-read the same files. This test only READS them: ``python -m fetaledge.runtime.goldens --regenerate`` is the
+read the same files. This test only READS them: ``python -m fetaledge.golden_cases --regenerate`` is the
 only writer."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from fetaledge import golden_cases as golden_module
 from fetaledge.errors import FetaledgeError
-from fetaledge.runtime import goldens as golden_module
 from fetaledge.runtime.decision import CaseSelector, DecisionParams, SweepTracker
 
 GOLDEN_ROOT = Path(__file__).parent / "goldens"
@@ -139,3 +139,25 @@ def test_same_decisions_allows_score_noise_not_decision_changes() -> None:
     relabelled = {**arm, "verdict": {**arm["verdict"], "verdict": "RESCAN"}}
     assert not same_decisions(x86, relabelled, 1.0)
     assert not same_decisions(x86, {**arm, "events": []}, 1.0)
+
+
+def test_the_runtime_rechecks_golden_files_without_the_case_definitions(tmp_path: Path) -> None:
+    import shutil
+
+    from fetaledge.runtime.goldens import check_golden_files
+
+    root = tmp_path / "g"
+    shutil.copytree(GOLDEN_ROOT, root)
+    assert check_golden_files(root) == []
+    f = root / "decision" / "found_lost_found.json"
+    doc = json.loads(f.read_text())
+    doc["expected"]["events"] = doc["expected"]["events"][:-1]
+    f.write_text(json.dumps(doc))
+    spec = root / "spec" / "spec_cases.json"
+    sdoc = json.loads(spec.read_text())
+    sdoc["cases"][1]["error_field"] = "nowhere"
+    spec.write_text(json.dumps(sdoc))
+    problems = check_golden_files(root)
+    assert any("found_lost_found.json" in p and "differ" in p for p in problems)
+    assert any("spec_cases.json" in p and "nowhere" in p for p in problems)
+    assert len(problems) == 2

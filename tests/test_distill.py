@@ -338,6 +338,7 @@ def test_cli_help_and_clear_error(tmp_path) -> None:
 # ------------------------------------------------------------------------------------------------- DDP
 
 
+@pytest.mark.slow
 def test_distill_under_torchrun_two_processes(toy, tmp_path) -> None:
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

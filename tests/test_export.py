@@ -41,6 +41,7 @@ def test_compare_outputs_lists_every_mismatch() -> None:
     assert [m["input"] for m in nan.mismatches] == [1]
 
 
+@pytest.mark.slow
 def test_export_onnx_and_tflite_match_pytorch(student_dir: Path, tmp_path: Path) -> None:
     formats = ("onnx", "tflite")
     try:
@@ -66,6 +67,7 @@ def test_export_onnx_and_tflite_match_pytorch(student_dir: Path, tmp_path: Path)
     assert not [n for n in m.graph.node if n.op_type == "Constant" and n.attribute[0].HasField("t")]
 
 
+@pytest.mark.slow
 def test_export_over_tolerance_fails_and_reports_all(student_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(FetaledgeError, match="disagrees with PyTorch on"):
         export_model(student_dir, tmp_path / "out", formats=("onnx",), name="student", tolerance={"onnx": 0.0})
@@ -74,6 +76,7 @@ def test_export_over_tolerance_fails_and_reports_all(student_dir: Path, tmp_path
     assert not r["passed"] and len(r["mismatches"]) >= 1 and r["max_abs_diff"] > 0
 
 
+@pytest.mark.slow
 def test_export_dynamic_batch(student_dir: Path, tmp_path: Path) -> None:
     import onnxruntime as ort
 

@@ -6,43 +6,67 @@ from pathlib import Path
 
 import pytest
 
-from fetaledge import stages
+from fetaledge import codegraph
+from fetaledge.build_stages import ACOUSLIC_CACHE, PHANTOM, PLANES_CACHE, STAGES, stage_named
+from fetaledge.codegraph import function_code, import_graph
 from fetaledge.errors import FetaledgeError
-from fetaledge.stages import STAGE_CODE, code_fingerprint, fingerprint_files, run_stage, source_files
-
-BUILD_STAGES = ("phantom", "cache", "teacher", "merge", "distill", "export", "quantize")
-
-
-def test_every_build_stage_has_code_that_exists() -> None:
-    assert set(BUILD_STAGES) <= set(STAGE_CODE)
-    for name in BUILD_STAGES:
-        files = source_files(STAGE_CODE[name])
-        assert files and all(f.is_file() for f in files.values()), name
-        assert len(code_fingerprint(name)) == 16
-    assert "fetaledge/export/onnx.py" in source_files(STAGE_CODE["export"])
-    assert "quantize/backends/ort.py" in source_files(STAGE_CODE["quantize"])
-    assert code_fingerprint("quantize:arm64") == code_fingerprint("quantize:x86_64")
-    assert code_fingerprint("not-a-build-stage") == ""
+from fetaledge.stages import run_stage
+from fetaledge.targets import TARGETS
 
 
-def test_a_missing_code_path_is_a_clear_error() -> None:
-    with pytest.raises(FetaledgeError, match="fetaledge/nope.py.*not found"):
-        source_files(("fetaledge/nope.py",))
+def _closure(stage) -> set[str]:
+    seeds, _ = function_code(stage.run.__module__, stage.run.__name__)
+    return import_graph().closure(seeds)
 
 
-def test_fingerprint_follows_bytes_and_names_not_order(tmp_path: Path) -> None:
-    a, b = tmp_path / "a.py", tmp_path / "b.py"
-    a.write_text("x = 1\n")
-    b.write_text("y = 2\n")
-    fp = fingerprint_files({"p/a.py": a, "p/b.py": b})
-    assert fp == fingerprint_files({"p/b.py": b, "p/a.py": a})
-    assert fp != fingerprint_files({"p/a.py": a, "p/c.py": b})
-    a.write_text("x = 2\n")
-    assert fp != fingerprint_files({"p/a.py": a, "p/b.py": b})
+def test_stage_code_is_the_import_closure_of_its_run() -> None:
+    export = _closure(STAGES["export"])
+    # the modules the old hand list missed
+    assert {"fetaledge.runtime.geometry", "fetaledge.runtime.images", "fetaledge.export.onnx",
+            "fetaledge.preprocess"} <= export
+    assert "quantize.backends.ort" not in export and "fetaledge.train.finetune" not in export
+    assert "fetaledge.data.cache" in _closure(ACOUSLIC_CACHE) and "fetaledge.data.planes" in _closure(PLANES_CACHE)
+    # the phantom does not depend on the frame cache, nor on anything of quantize
+    phantom = _closure(PHANTOM)
+    assert "fetaledge.data.cache" not in phantom and not any(m.startswith("quantize") for m in phantom)
+    assert "quantize.gate" in _closure(STAGES["quantize"])
+    for s in (PHANTOM, ACOUSLIC_CACHE, *STAGES.values()):
+        assert len(s.code()) == 16, s.name
+    assert len({s.code() for s in STAGES.values()}) == len(STAGES)
 
 
-def test_run_stage_skips_and_reruns_on_inputs_outputs_and_code(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_target_names_known_stages_in_order() -> None:
+    for t in TARGETS.values():
+        assert all(n in STAGES for n in t.stages), t.name
+        assert t.stages[-1] == "bundle"
+    with pytest.raises(FetaledgeError, match="unknown stage 'nope'.*known stages"):
+        stage_named("nope")
+
+
+def test_an_edit_in_the_closure_changes_the_code_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = {s.name: s.code() for s in (PHANTOM, ACOUSLIC_CACHE, *STAGES.values())}
+    target = import_graph().files["fetaledge.runtime.images"]
+    real = codegraph.read_source
+    monkeypatch.setattr(codegraph, "read_source",
+                        lambda p: real(p) + b"\n# edited\n" if Path(p) == target else real(p))
+    codegraph.clear()
+    try:
+        after = {s.name: s.code() for s in (PHANTOM, ACOUSLIC_CACHE, *STAGES.values())}
+    finally:
+        monkeypatch.undo()
+        codegraph.clear()
+    changed = {n for n in before if before[n] != after[n]}
+    assert {"export", "quantize", "bundle"} <= changed and "phantom" not in changed and "merge" not in changed
+
+
+def test_function_code_follows_helpers_of_the_same_module() -> None:
+    seeds, own = function_code("fetaledge.build_stages", "run_export")
+    assert "fetaledge.data.cache" in seeds  # imported by the helper _raw_hw, not by run_export itself
+    with pytest.raises(FetaledgeError, match="no top-level function"):
+        function_code("fetaledge.build_stages", "nope")
+
+
+def test_run_stage_skips_and_reruns_on_inputs_outputs_and_code(tmp_path: Path) -> None:
     runs: list[str] = []
     logs: list[str] = []
 
@@ -53,8 +77,8 @@ def test_run_stage_skips_and_reruns_on_inputs_outputs_and_code(tmp_path: Path,
 
     folder = tmp_path / "export"
 
-    def go(inputs: dict) -> str:
-        return run_stage("export", folder, inputs, fn, log=logs.append, outputs=("out.txt",))
+    def go(inputs: dict, code: str = "c1") -> str:
+        return run_stage("export", folder, inputs, fn, log=logs.append, outputs=("out.txt",), code=code)
 
     k1 = go({"a": 1})
     assert go({"a": 1}) == k1 and len(runs) == 1 and "up to date" in logs[-1]
@@ -62,7 +86,6 @@ def test_run_stage_skips_and_reruns_on_inputs_outputs_and_code(tmp_path: Path,
     (folder / "out.txt").unlink()
     go({"a": 2})
     assert len(runs) == 3
-    monkeypatch.setattr(stages, "code_fingerprint", lambda name: "edited-source")
-    k4 = go({"a": 2})
+    k4 = go({"a": 2}, code="edited-source")
     assert len(runs) == 4 and any("its code changed" in line for line in logs)
-    assert go({"a": 2}) == k4 and len(runs) == 4
+    assert go({"a": 2}, code="edited-source") == k4 and len(runs) == 4

@@ -62,6 +62,7 @@ def run(cache, tmp_path_factory) -> tuple[Path, dict]:
     return out, summary
 
 
+@pytest.mark.slow
 def test_finetune_writes_models_metrics_and_curves(run):
     out, summary = run
     assert len(summary["trials"]) == 2 and set(summary["mean_std"]["f1"]) == {"mean", "std"}
@@ -126,6 +127,7 @@ def test_merge_then_evaluate_reproduces_the_test_metrics(run, cache, tmp_path):
     assert val["split"] == "val" and val["n"] > 0
 
 
+@pytest.mark.slow
 def test_cli_finetune_merge_evaluate(phantom, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
@@ -179,6 +181,7 @@ def test_a_split_without_positives_is_a_clear_error(cache, tmp_path, split):
                  warn=lambda _m: None)
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_train_and_agree(cache, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

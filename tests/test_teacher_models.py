@@ -121,6 +121,7 @@ def test_wrong_shapes_are_named(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ LoRA
+@pytest.mark.slow
 def test_default_lora_trains_attention_and_mlp_out_proj_alone_does_not():
     model, _ = _tiny_lora()
     names = lora_parameter_names(model)
@@ -236,6 +237,7 @@ SHRINK = {  # full-size construction of the large transformers is too slow for a
 
 @pytest.mark.parametrize("name", ["densenet121", "efficientnet_b0", "vgg16", "swin_large_patch4_window7_224",
                                   "deit3_large_patch16_224", "vit_large_patch14_clip_224"])
+@pytest.mark.slow
 def test_each_baseline_trains_a_step(name, tmp_path):
     from fetaledge.models.baselines import BASELINES, build_baseline
 

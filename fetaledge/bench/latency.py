@@ -67,3 +67,10 @@ def measure_latency(artifact: BenchArtifact, frames_npy: Path, threads: int, dec
         "samples": len(raw["per_frame_ms"]),
         "distribution_ms": raw["per_frame_ms"],
     }
+
+
+def rank_ms(latency: dict[str, Any], threads: str) -> float:
+    """The figure artifacts are ranked by: at 1 thread the CPU time per frame (the idle-core latency, steady on a
+    shared machine), at more threads the wall-clock median (CPU time sums the threads there)."""
+    lat = latency[threads]
+    return lat["cpu_latency_ms"] if threads == "1" and lat.get("cpu_latency_ms") else lat["latency_ms"]

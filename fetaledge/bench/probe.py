@@ -8,7 +8,6 @@ code on both machines makes the comparison a like-for-like one.
 from __future__ import annotations
 
 import json
-import math
 import platform
 import sys
 import time
@@ -23,6 +22,7 @@ def probe(bundle: Path, cases: list[Path]) -> dict[str, Any]:
     from fetaledge.runtime.decision import run_case, run_sweep
     from fetaledge.runtime.engines import open_engine
     from fetaledge.runtime.mha import read_mha
+    from fetaledge.runtime.numeric import sigmoid
     from fetaledge.runtime.verify import verify_bundle
 
     out: dict[str, Any] = {"machine": platform.machine(), "python": platform.python_version()}
@@ -49,7 +49,7 @@ def probe(bundle: Path, cases: list[Path]) -> dict[str, Any]:
                     t = time.perf_counter()
                     y = eng(np.ascontiguousarray(f))
                     times.append((time.perf_counter() - t) * 1e3)
-                    ps.append(1.0 / (1.0 + math.exp(-y)) if m.output_kind == "logit" else y)
+                    ps.append(sigmoid(y) if m.output_kind == "logit" else y)
                 probs.append(ps)
             if len(probs) == 1:
                 _, v = run_sweep(spec.decision, probs[0])

@@ -16,6 +16,7 @@ from fetaledge.data.cache import FrameCache
 from fetaledge.errors import FetaledgeError
 from fetaledge.metrics import binary_metrics, mean_wfss
 from fetaledge.runtime.decision import DecisionParams, run_case
+from fetaledge.runtime.numeric import sigmoid_array
 from quantize.stats import wilson_interval
 
 
@@ -66,10 +67,6 @@ def iter_cases(cache: FrameCache, split: str) -> Iterator[tuple[str, list[int], 
         yield uuid, cache.entries[uuid]["sweeps"], [s.frames for s in sweeps], [s.labels for s in sweeps]
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
-
-
 def score_split(artifacts: list[BenchArtifact], cache: FrameCache, split: str, raw_hw: tuple[int, int],
                 progress: Callable[[int], None] | None = None, threads: int = 2) -> dict[str, Any]:
     """Logits of every artifact on every frame of every case of ``split`` (all six sweeps), with labels and a
@@ -97,13 +94,13 @@ def quality(scores: dict[str, Any], name: str, threshold: float, decision: Decis
             parent: str | None = None, parent_threshold: float | None = None) -> dict[str, Any]:
     """Frame metrics on kept frames (the paper's setting), agreement with the parent (on kept frames, and on every
     frame with its Wilson 95 % interval), WFSS over whole cases."""
-    p = _sigmoid(scores["logits"][name])
+    p = sigmoid_array(scores["logits"][name])
     lab, kept = scores["labels"], scores["kept"]
     m = binary_metrics(p[kept], (lab[kept] > 0).astype(int), threshold)
     out: dict[str, Any] = {"threshold": threshold, "n_frames": int(kept.sum()),
                            **{k: getattr(m, k) for k in ("f1", "precision", "recall", "specificity", "accuracy")}}
     if parent is not None:
-        q = _sigmoid(scores["logits"][parent])
+        q = sigmoid_array(scores["logits"][parent])
         t2 = parent_threshold if parent_threshold is not None else threshold
         out["agreement_with_parent"] = float(np.mean((p[kept] >= threshold) == (q[kept] >= t2)))
         same = (p >= threshold) == (q >= t2)

@@ -35,6 +35,7 @@ from fetaledge.bench.artifacts import BenchArtifact
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import atomic_path, ensure_writable_dir, read_json, write_json
 from fetaledge.metrics import auroc, binary_metrics, bootstrap_ci
+from fetaledge.runtime.numeric import sigmoid, sigmoid_array
 from quantize.stats import wilson_interval
 
 REPORT_SCHEMA = 1
@@ -59,8 +60,8 @@ def collect_entries(work: Path, target: str = "arm64", extra_students: dict[str,
         >>> [e.artifact.name for e in collect_entries(Path("work"))]  # doctest: +SKIP
         ['teacher-fp32-torch', 'student-fp32-torch', 'student-fp32-onnxruntime', 'student-int8-litert', ...]
     """
-    from fetaledge.build import Work
     from fetaledge.models.checkpoint import read_config
+    from fetaledge.work import Work
 
     w = Work(Path(work))
     for p in (w.teacher_merged, w.student):
@@ -121,10 +122,6 @@ def score_test_split(entries: list[RealEntry], cache, split: str = "test", log: 
             "planes": [i.get("plane", "") for i in info], "raw_hw": list(raw_hw)}
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
-
-
 def _finite(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
@@ -157,7 +154,7 @@ def summarize(scores: dict[str, Any], entries: list[RealEntry], n_boot: int = 20
     out: dict[str, Any] = {}
     for e in entries:
         name = e.artifact.name
-        p = _sigmoid(scores["logits"][name])
+        p = sigmoid_array(scores["logits"][name])
         r = {"runtime": e.artifact.runtime, "precision": e.artifact.precision, "path": e.artifact.path,
              "note": e.note, **artifact_metrics(p, y, groups, e.threshold, n_boot, seed)}
         r["per_centre"] = {}
@@ -172,7 +169,7 @@ def summarize(scores: dict[str, Any], entries: list[RealEntry], n_boot: int = 20
                                               "rate": float(called[planes == pl].mean())}
                                          for pl in sorted(set(planes))}
         if e.parent and e.parent in scores["logits"]:
-            q = _sigmoid(scores["logits"][e.parent])
+            q = sigmoid_array(scores["logits"][e.parent])
             pt = by_name[e.parent].threshold
             agree = int(np.sum(called == (q >= pt)))
             r["vs_parent"] = {"parent": e.parent, "decision_agreement": float(np.mean(called == (q >= pt))),
@@ -222,7 +219,7 @@ def runtime_check(bundle: Path, cache, split: str = "test") -> dict[str, Any]:
     diffs, flips, n = [], 0, 0
     for im in iter_raw_images(cache, split):
         p_runtime = clf.probability(im.image)  # own size: the runtime applies input.other_sizes
-        p_cached = 1.0 / (1.0 + math.exp(-clf.engine(letterbox(im.image, inp.height, inp.width))))
+        p_cached = sigmoid(clf.engine(letterbox(im.image, inp.height, inp.width)))
         diffs.append(abs(p_runtime - p_cached))
         flips += (p_runtime >= clf.spec.decision.threshold) != (p_cached >= clf.spec.decision.threshold)
         key = f"{im.image.shape[1]}x{im.image.shape[0]}"
@@ -417,8 +414,8 @@ def real_data_report(work: Path, out_dir: Path, *, target: str = "arm64", bundle
     Example:
         >>> real_data_report(Path("work"), Path("out"), bundle=Path("bundle"))  # doctest: +SKIP
     """
-    from fetaledge.build import Work
     from fetaledge.data.cache import FrameCache
+    from fetaledge.work import Work
 
     w = Work(Path(work))
     cache = FrameCache(w.cache)

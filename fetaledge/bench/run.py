@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -37,8 +36,10 @@ from typing import Any
 import numpy as np
 
 from fetaledge.bench.artifacts import BenchArtifact
+from fetaledge.bench.latency import rank_ms
 from fetaledge.errors import FetaledgeError
-from fetaledge.fsio import ensure_writable_dir, read_json, write_json
+from fetaledge.fsio import ensure_writable_dir, read_json, sha256_file, write_json
+from fetaledge.versions import RUNTIME, package_versions
 
 SCHEMA_VERSION = 1
 ARM_TARGETS = ("arm64", "android-arm64")
@@ -59,8 +60,6 @@ class Entry:
 # --------------------------------------------------------------------------------------------- host facts
 def host_info(emulated: bool = False) -> dict[str, Any]:
     """CPU model, vendor, ISA flags that matter for inference, cores, load average, runtime versions."""
-    import importlib.metadata as md
-
     cpu, vendor, family, flags = platform.processor() or "unknown", "", None, set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -78,10 +77,7 @@ def host_info(emulated: bool = False) -> dict[str, Any]:
         pass
     interesting = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16",
                    "asimd", "asimddp", "i8mm", "sve")
-    versions = {}
-    for d in ("numpy", "onnxruntime", "ai-edge-litert", "torch", "fetaledge"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            versions[d] = md.version(d)
+    versions = package_versions((*RUNTIME, "torch"), missing=None)
     return {
         "machine": platform.machine(), "cpu": cpu, "vendor": vendor, "family": family, "cores": os.cpu_count() or 1,
         "isa": sorted(f for f in interesting if f in flags), "python": platform.python_version(),
@@ -94,14 +90,6 @@ def _loadavg() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------- discovery
@@ -147,9 +135,9 @@ def discover(work_dir: Path, target: str, *, bundle: Path | None = None, log: Lo
         >>> [e.artifact.name for e in discover(Path("work"), "arm64")][:2]  # doctest: +SKIP
         ['teacher-lora-fp32-torch', 'teacher-fp32-torch']
     """
-    from fetaledge.build import Work
     from fetaledge.data.cache import FrameCache
     from fetaledge.models.checkpoint import read_config
+    from fetaledge.work import Work
 
     work = Work(work_dir)
     for what, p in (("teacher run", work.teacher_run / "run.json"), ("merged teacher", work.teacher_merged),
@@ -218,7 +206,7 @@ def discover(work_dir: Path, target: str, *, bundle: Path | None = None, log: Lo
         log(f"[bench] no {qfile}: no INT8 artifacts for target {target}")
     for e in entries:
         p = Path(e.artifact.path)
-        e.extra["shipped"] = p.is_file() and _sha256(p) in shipped
+        e.extra["shipped"] = p.is_file() and sha256_file(p) in shipped
     return entries
 
 
@@ -277,7 +265,7 @@ def _latencies(entries: Sequence[Entry], frames_npy: Path, threads: Sequence[int
 def _qualities(entries: Sequence[Entry], cache, split: str, raw_hw: tuple[int, int], log: Log
                ) -> tuple[dict[str, dict[str, Any]], int]:
     from fetaledge.bench.quality import quality, score_split
-    from fetaledge.build import decision_params
+    from fetaledge.runtime.decision import decision_params
 
     log(f"[bench] scoring {len(entries)} artifacts on the {split} split (whole cases)")
     scores = score_split([e.artifact for e in entries], cache, split, raw_hw, threads=1)
@@ -339,13 +327,6 @@ def _test_case_files(cache, split: str, n: int) -> list[Path]:
     return [src / L.IMAGES_DIR / f"{u}.mha" for u in cache.split.cases[split][:n]]
 
 
-def rank_ms(latency: dict[str, Any], threads: str) -> float:
-    """The figure artifacts are ranked by: at 1 thread the CPU time per frame (the idle-core latency, steady on a
-    shared machine), at more threads the wall-clock median (CPU time sums the threads there)."""
-    lat = latency[threads]
-    return lat["cpu_latency_ms"] if threads == "1" and lat.get("cpu_latency_ms") else lat["latency_ms"]
-
-
 def fastest(artifacts: list[dict[str, Any]], threads: str = "1") -> dict[str, Any] | None:
     """The student artifact ranked fastest at ``threads`` by :func:`rank_ms` (teachers excluded)."""
     cands = [a for a in artifacts if threads in a.get("latency", {}) and a["role"] not in ("teacher", "teacher-lora")]
@@ -379,10 +360,11 @@ def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int]
     Example:
         >>> bench_work(Path("work"), Path("out"), target="arm64", bundle=Path("bundle"), emulate=True)  # doctest: +SKIP
     """
-    from fetaledge.build import Work, decision_params
     from fetaledge.data.cache import FrameCache
     from fetaledge.models.checkpoint import read_config
+    from fetaledge.runtime.decision import decision_params
     from fetaledge.targets import get_target
+    from fetaledge.work import Work
 
     get_target(target)
     work, out_dir = Path(work), Path(out_dir)

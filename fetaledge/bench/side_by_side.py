@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fetaledge.bench.run import rank_ms
+from fetaledge.bench.latency import rank_ms
 from fetaledge.errors import FetaledgeError
 
 REFERENCE_ARCH = "fastvit_mci0"

@@ -7,7 +7,6 @@ runtime alone. The worker imports torch only for ``runtime == "torch"``.
 from __future__ import annotations
 
 import json
-import math
 import resource
 import sys
 import time
@@ -60,6 +59,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Load time, per-frame latencies over ``repeats`` x ``iters`` after ``warmup``, end-to-end latency
     (frame -> probability -> decision update), and peak resident memory."""
     from fetaledge.runtime.decision import DecisionParams, SweepTracker
+    from fetaledge.runtime.numeric import sigmoid
 
     frames = np.load(spec["frames"])
     t0 = time.perf_counter()
@@ -79,7 +79,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             y = run(f)
             t1 = time.perf_counter()
             c1 = time.process_time()
-            tracker.update(1.0 / (1.0 + math.exp(-y)))
+            tracker.update(sigmoid(y))
             t2 = time.perf_counter()
             this.append((t1 - t) * 1e3)
             this_cpu.append((c1 - c) * 1e3)

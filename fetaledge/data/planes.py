@@ -35,7 +35,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ import numpy as np
 
 from fetaledge.data.splits import SPLITS, Split, save_split
 from fetaledge.errors import FetaledgeError
-from fetaledge.fsio import atomic_path, ensure_writable_dir, read_json, write_json
+from fetaledge.fsio import atomic_path, ensure_writable_dir, read_json, sha256_file, write_json
 from fetaledge.runtime.geometry import letterbox
 
 SOURCE_KIND = "planes"
@@ -202,10 +201,6 @@ def _parse_african_labels(root: Path, path: Path) -> tuple[list[PlaneImage], lis
     return images, missing
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _parse_african_published(root: Path, paths: Sequence[Path]) -> tuple[list[PlaneImage], list[str], list[str]]:
     rows: list[tuple[Path, int, dict[str, str]]] = []
     for path in paths:
@@ -233,7 +228,7 @@ def _parse_african_published(root: Path, paths: Sequence[Path]) -> tuple[list[Pl
 
     by_hash: dict[str, list[PlaneImage]] = {}
     for im in images:
-        by_hash.setdefault(_sha256(im.path), []).append(im)
+        by_hash.setdefault(sha256_file(im.path), []).append(im)
     notes, drop = [], set()
     for copies in by_hash.values():
         if len(copies) < 2:

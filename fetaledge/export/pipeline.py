@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from fetaledge.errors import FetaledgeError
-from fetaledge.fsio import ensure_writable_dir, write_json
+from fetaledge.fsio import ensure_writable_dir, sha256_file, write_json
 from fetaledge.preprocess import FrameGeometry
 
 FORMATS = ("onnx", "tflite")
@@ -77,14 +76,6 @@ def parity_frames(raw_hw: tuple[int, int], n: int = 12, seed: int = 0, source: P
     return np.repeat(np.repeat(base, 8, 1), 8, 2)[:, : raw_hw[0], : raw_hw[1]].astype(np.uint8)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def export_model(model_dir: Path, out_dir: Path, *, raw_hw: tuple[int, int] = (562, 744),
                  formats: tuple[str, ...] = FORMATS, dynamic_batch: bool = False, name: str | None = None,
                  source: Path | None = None, tolerance: dict[str, float] | None = None) -> ExportResult:
@@ -125,7 +116,7 @@ def export_model(model_dir: Path, out_dir: Path, *, raw_hw: tuple[int, int] = (5
             got = run_tflite_model(path, frames)
         parity[fmt] = compare_outputs(path.name, reference, got, tol[fmt])
         files[fmt] = path
-        reports[fmt] = {**parity[fmt].to_json(), "sha256": _sha256(path), "bytes": path.stat().st_size}
+        reports[fmt] = {**parity[fmt].to_json(), "sha256": sha256_file(path), "bytes": path.stat().st_size}
     write_json(out_dir / f"{name}.export.json", {
         "model_dir": str(Path(model_dir).resolve()),
         "model_config": cfg,

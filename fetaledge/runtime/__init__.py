@@ -6,7 +6,7 @@ torch). Import the piece you need:
 * ``fetaledge.runtime.decision``: streaming per-sweep decision logic and case-level frame choice
 * ``fetaledge.runtime.spec``: the ``iqa_spec.json`` schema (typed, strictly validated)
 * ``fetaledge.runtime.bundle``: bundle checks (sha256 of every listed file)
-* ``fetaledge.runtime.goldens``: the decision goldens (``python -m fetaledge.runtime.goldens --help``)
+* ``fetaledge.runtime.goldens``: the golden format: encode, decode, re-run and compare (cases: golden_cases)
 
 Example:
     >>> from fetaledge.runtime.decision import DecisionParams, run_sweep

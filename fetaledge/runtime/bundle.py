@@ -6,31 +6,13 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from fetaledge.errors import FetaledgeError
+from fetaledge.fsio import sha256_file  # noqa: F401  (re-exported: the runtime's public helper)
 from fetaledge.runtime.spec import SPEC_FILE_NAME, IqaSpec, load_spec
 
 __all__ = ["load_bundle", "sha256_file", "verify_bundle_files"]
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Lowercase hex sha256 of a file, read in chunks.
-
-    Example:
-        >>> import tempfile, os
-        >>> with tempfile.NamedTemporaryFile(delete=False) as f:
-        ...     _ = f.write(b"abc")
-        >>> sha256_file(f.name)[:16]
-        'ba7816bf8f01cfea'
-        >>> os.unlink(f.name)
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_bundle_files(bundle_dir: str | Path, spec: IqaSpec) -> None:

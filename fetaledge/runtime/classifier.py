@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +13,8 @@ from fetaledge.runtime.bundle import load_bundle
 from fetaledge.runtime.decision import CaseSelector, CaseVerdict, Event, SweepTracker, SweepVerdict
 from fetaledge.runtime.engines import open_engine
 from fetaledge.runtime.geometry import fit_frame
+from fetaledge.runtime.numeric import sigmoid
 from fetaledge.runtime.spec import IqaSpec
-
-
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
 
 
 class FrameClassifier:
@@ -64,7 +57,7 @@ class FrameClassifier:
 
     def probability(self, frame: np.ndarray) -> float:
         y = self.score(frame)
-        return y if self.model.output_kind == "probability" else _sigmoid(y)
+        return y if self.model.output_kind == "probability" else sigmoid(y)
 
 
 @dataclass

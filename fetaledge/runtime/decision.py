@@ -126,6 +126,19 @@ class DecisionParams:
         return asdict(self)
 
 
+def decision_params(threshold: float) -> DecisionParams:
+    """The build's decision parameters around a calibrated threshold: enter/exit 0.05 above/below it, but never
+    more than half the distance to 1 / 0, so a high calibrated threshold (0.98) still leaves a reachable enter
+    threshold.
+
+    Example:
+        >>> decision_params(0.98).enter_threshold
+        0.99
+    """
+    t = float(threshold)
+    return DecisionParams.from_threshold(t, enter_margin=min(0.05, (1.0 - t) / 2), exit_margin=min(0.05, t / 2))
+
+
 class EventType(str, Enum):
     """What a UI shows live during a sweep."""
 

@@ -1,19 +1,10 @@
-"""Goldens shared by pytest and the Kotlin ``iqa-core`` tests: ``tests/goldens/decision/*.json``,
-``tests/goldens/spec/spec_cases.json`` and ``tests/goldens/geometry/letterbox_cases.json``.
+"""The golden format shared by pytest, the bundle and the Kotlin ``iqa-core`` tests: encode, decode, compare.
 
-Each decision golden is one JSON file: the decision parameters, the input probabilities and what must come
-out (events, verdicts, chosen frames, or the error). The inputs are defined here, the expected outputs are
-computed by ``fetaledge.runtime.decision`` and reviewed by hand (``docs/decision_logic.md`` explains them).
-The spec golden lists ``iqa_spec.json`` documents, each valid or with exactly one defect, and the field the
-first error must name (``fetaledge.runtime.spec`` computes it; the intended field is asserted here too).
-The geometry golden pins the other-size rule (:mod:`fetaledge.runtime.geometry`): synthetic frames of a few
-sizes, grey and colour, and the exact uint8 pixels (sha256, and every value for the small ones) that the
-letterbox must produce.
+This is the product half: what a device needs to check a bundle's goldens with THIS runtime
+(:func:`check_golden_files`), and what writes the documents (:func:`golden_document`, :func:`encode_json`). The
+case definitions and the regeneration command live in :mod:`fetaledge.golden_cases` (development side).
 
-    python -m fetaledge.runtime.goldens               # check: the files on disk reproduce (exit 1 if not)
-    python -m fetaledge.runtime.goldens --regenerate  # rewrite them ON PURPOSE (the only way they change)
-
-Tests never write them. File format (``"format": 1``):
+File format (``"format": 1``):
 
 * ``kind: "sweep"``: ``params``, ``probabilities`` (a list), ``expected: {events, verdict, error}``.
 * ``kind: "case"``: ``params``, ``sweeps`` (a list of lists), ``expected: {sweeps: [{events, verdict, error}],
@@ -24,56 +15,34 @@ Tests never write them. File format (``"format": 1``):
 * JSON has no NaN or infinity: an input written as the STRING ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``
   means that IEEE-754 value. Every other number is a binary64 double, written by Python's shortest
   round-trip ``repr``, so it parses back to the same bits in any correct JSON reader.
+* ``spec/spec_cases.json``: ``iqa_spec.json`` documents with the field their first error names (null: valid).
+* ``geometry/letterbox_cases.json``: pattern frames (:data:`GEOMETRY_PATTERN`) and their exact letterbox output.
 
 Example:
-    >>> [c.name for c in golden_cases()][:2]
-    ['empty_sweep', 'all_below_threshold']
+    >>> decode_probability("NaN") != decode_probability("NaN"), encode_probability(float("inf"))
+    (True, 'Infinity')
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
-import random
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fetaledge.errors import FetaledgeError
-from fetaledge.fsio import atomic_path
 from fetaledge.runtime.decision import CaseSelector, DecisionParams, SweepTracker
 from fetaledge.runtime.geometry import letterbox, letterbox_box, to_grey
-from fetaledge.runtime.spec import SPEC_FILE_NAME, example_spec, spec_from_dict, spec_to_dict
-
-__all__ = [
-    "GOLDEN_FORMAT",
-    "GoldenCase",
-    "check_goldens",
-    "default_golden_root",
-    "golden_cases",
-    "main",
-    "spec_cases",
-    "write_goldens",
-]
+from fetaledge.runtime.spec import SPEC_FILE_NAME, spec_from_dict
 
 GOLDEN_FORMAT = 1
 DECISION_DIR = "decision"
 SPEC_DIR = "spec"
 GEOMETRY_DIR = "geometry"
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-# The parameters most goldens use: no smoothing (alpha 1) keeps the arithmetic readable by hand.
-PLAIN = DecisionParams(threshold=0.5, enter_threshold=0.6, exit_threshold=0.4, min_run=3, smoothing_alpha=1.0)
-SMOOTH = DecisionParams(threshold=0.5, enter_threshold=0.6, exit_threshold=0.4, smoothing_alpha=0.5)
-REALISTIC = DecisionParams.from_threshold(0.42, enter_margin=0.08, exit_margin=0.12, smoothing_alpha=0.4)
-
-
-def _with(params: DecisionParams, **changes: Any) -> DecisionParams:
-    return DecisionParams(**{**params.to_dict(), **changes})
 
 
 @dataclass(frozen=True)
@@ -97,244 +66,9 @@ def decode_probability(value: float | int | str) -> float:
     return float(value)
 
 
-# ------------------------------------------------------------------------------------------ realistic inputs
-def _realistic_sweep(
-    rng: random.Random,
-    n: int,
-    plane: tuple[int, int, float] | None,
-    spikes: Sequence[int] = (),
-    flicker: tuple[int, int] | None = None,
-    dropout: int | None = None,
-) -> list[float]:
-    """A plausible probability trace: low noisy background, an optional bell-shaped plane (start, end, peak),
-    one-frame spikes, a region flickering around the threshold and a one-frame dropout inside the plane."""
-    out = []
-    for i in range(n):
-        p = min(0.25, abs(rng.gauss(0.06, 0.05)))
-        if plane is not None and plane[0] <= i <= plane[1]:
-            mid, half = (plane[0] + plane[1]) / 2.0, (plane[1] - plane[0]) / 2.0 + 1.0
-            bell = plane[2] * (1.0 - ((i - mid) / half) ** 2)
-            p = max(p, bell + rng.gauss(0.0, 0.04))
-        if flicker is not None and flicker[0] <= i <= flicker[1]:
-            p = 0.42 + (0.12 if (i - flicker[0]) % 2 == 0 else -0.12) + rng.gauss(0.0, 0.02)
-        if i in spikes:
-            p = 0.85 + rng.gauss(0.0, 0.03)
-        if dropout is not None and i == dropout:
-            p = 0.15
-        out.append(round(min(1.0, max(0.0, p)), 4))
-    return out
-
-
-def golden_cases() -> list[GoldenCase]:
-    """Every decision golden, in file order. Inputs only; expected outputs come from running them."""
-    rng = random.Random(20240611)
-    low = [0.05, 0.1, 0.2, 0.3, 0.35, 0.39, 0.25, 0.15, 0.1, 0.05]
-    cases = [
-        GoldenCase("empty_sweep", "No frame at all: RESCAN, frame -1, n_frames 0, no event.", PLAIN, [[]]),
-        GoldenCase("all_below_threshold", "Nothing reaches enter_threshold: no event, RESCAN.", PLAIN, [low]),
-        GoldenCase(
-            "ties_first_occurrence_wins",
-            "Equal best probabilities: the earliest eligible frame wins, inside a pending run (frame 1 and 2 "
-            "tie before confirmation), inside the plane (0.9 again at frame 5) and across runs (0.9 again at "
-            "frame 12 after the plane was lost and found again): NEW_BEST only on a strictly higher p.",
-            PLAIN,
-            [[0.3, 0.9, 0.9, 0.7, 0.8, 0.9, 0.2, 0.1, 0.1, 0.7, 0.8, 0.7, 0.9, 0.9, 0.1]],
-        ),
-        GoldenCase(
-            "flicker_never_confirmed",
-            "Raw p alternating across the threshold: runs of 1 never reach min_run 3: no event, RESCAN.",
-            PLAIN,
-            [[0.65, 0.35, 0.7, 0.3, 0.66, 0.34, 0.62, 0.38, 0.9, 0.1, 0.61, 0.39]],
-        ),
-        GoldenCase(
-            "flicker_in_plane_suppressed",
-            "Once in the plane, p oscillating between exit (0.4) and enter (0.6) never loses it "
-            "(hysteresis); 0.45 frames are below the frame threshold and never become the best.",
-            PLAIN,
-            [[0.7, 0.7, 0.7, 0.45, 0.55, 0.45, 0.58, 0.41, 0.59, 0.45, 0.55, 0.4, 0.39]],
-        ),
-        GoldenCase(
-            "flicker_smoothed",
-            "Smoothing (alpha 0.5): a raw 0.95/0.15 flicker never gives 3 smoothed scores >= 0.6 in a row; "
-            "after three 0.95 the plane is found and the same flicker no longer loses it (smoothed stays "
-            ">= 0.4) until two 0.15 in a row. Exact binary64 arithmetic: s = a*p + (1-a)*s_prev.",
-            SMOOTH,
-            [
-                [
-                    0.95,
-                    0.15,
-                    0.95,
-                    0.15,
-                    0.95,
-                    0.15,
-                    0.95,
-                    0.95,
-                    0.95,
-                    0.15,
-                    0.95,
-                    0.15,
-                    0.95,
-                    0.15,
-                    0.95,
-                    0.15,
-                    0.15,
-                    0.15,
-                ]
-            ],
-        ),
-        GoldenCase(
-            "plane_at_first_frame",
-            "min_run 1: the very first frame confirms the plane and is the best; the next frame loses it.",
-            _with(PLAIN, min_run=1),
-            [[0.9, 0.2, 0.1, 0.1]],
-        ),
-        GoldenCase(
-            "plane_from_first_frame_min_run",
-            "min_run 3 starting at frame 0: confirmed at frame 2, and NEW_BEST names frame 1 (0.95), earlier "
-            "than the confirming frame.",
-            PLAIN,
-            [[0.8, 0.95, 0.7, 0.2, 0.1]],
-        ),
-        GoldenCase(
-            "plane_at_last_frame",
-            "The run completes exactly at the last frame: PLANE_FOUND at the last frame, USABLE.",
-            PLAIN,
-            [[0.1, 0.2, 0.1, 0.3, 0.7, 0.95, 0.8]],
-        ),
-        GoldenCase(
-            "single_good_last_frame",
-            "min_run 1: only the last frame is good.",
-            _with(PLAIN, min_run=1),
-            [[0.1, 0.2, 0.3, 0.2, 0.61]],
-        ),
-        GoldenCase(
-            "min_run_not_reached",
-            "Runs of 2 (< min_run 3) in the middle and at the very end: never confirmed, RESCAN.",
-            PLAIN,
-            [[0.1, 0.9, 0.9, 0.1, 0.2, 0.95, 0.1, 0.99, 0.99]],
-        ),
-        GoldenCase(
-            "found_lost_found",
-            "Plane found, lost, found again with a higher p: two PLANE_FOUND, one PLANE_LOST, the second "
-            "run's best replaces the first.",
-            PLAIN,
-            [[0.1, 0.7, 0.8, 0.75, 0.3, 0.2, 0.65, 0.9, 0.97, 0.92, 0.5, 0.35]],
-        ),
-        GoldenCase(
-            "found_lost_found_lower",
-            "Plane found, lost, found again with lower p: the first run keeps the best (no NEW_BEST).",
-            PLAIN,
-            [[0.9, 0.95, 0.9, 0.2, 0.7, 0.8, 0.7, 0.2]],
-        ),
-        GoldenCase(
-            "broken_run_discarded",
-            "A run broken before min_run (frames 0-1) is discarded, including its 0.99: the best comes from "
-            "the confirmed run.",
-            PLAIN,
-            [[0.99, 0.99, 0.3, 0.7, 0.8, 0.75, 0.1]],
-        ),
-        GoldenCase(
-            "boundary_equalities",
-            "Comparisons: s >= enter_threshold counts (0.6 three times confirms), s < exit_threshold loses "
-            "(0.4 does NOT lose, 0.3999 does).",
-            PLAIN,
-            [[0.6, 0.6, 0.6, 0.4, 0.5, 0.4, 0.3999, 0.6]],
-        ),
-        GoldenCase(
-            "boundary_threshold_equal",
-            "enter_threshold == threshold == 0.5, min_run 1: p == threshold is eligible and becomes the "
-            "best; an equal p later is not a new best; 0.4 == exit holds the plane.",
-            _with(PLAIN, enter_threshold=0.5, min_run=1),
-            [[0.4999, 0.5, 0.4, 0.5, 0.3, 0.5, 0.51]],
-        ),
-        GoldenCase(
-            "smoothing_lag",
-            "alpha 0.25: a sharp rise is confirmed late and a sharp fall is lost late; the best is still the "
-            "frame with the highest RAW p among eligible frames.",
-            _with(SMOOTH, smoothing_alpha=0.25),
-            [[0.05, 0.95, 0.97, 0.96, 0.99, 0.98, 0.97, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05]],
-        ),
-        GoldenCase(
-            "nan_rejected",
-            "A NaN probability is rejected at frame 3 with an error; events before it stand; no verdict.",
-            PLAIN,
-            [[0.7, 0.8, 0.9, "NaN", 0.9]],
-        ),
-        GoldenCase("infinity_rejected", "+Infinity is rejected at frame 1.", PLAIN, [[0.2, "Infinity"]]),
-        GoldenCase("negative_infinity_rejected", "-Infinity is rejected at frame 0.", PLAIN, [["-Infinity"]]),
-        GoldenCase(
-            "above_one_rejected",
-            "1.5 is not a probability: rejected at frame 2.",
-            PLAIN,
-            [[0.2, 0.3, 1.5, 0.4]],
-        ),
-        GoldenCase(
-            "negative_rejected", "-0.01 is not a probability: rejected at frame 1.", PLAIN, [[0.0, -0.01]]
-        ),
-        GoldenCase(
-            "long_realistic_sweep",
-            "140 frames like a real sweep (seeded): noisy background, a one-frame spike at 20 "
-            "(suppressed by min_run), flicker around the threshold at 45-55, a plane at 80-104 with a "
-            "one-frame dropout at 92 that smoothing bridges. Calibrated-looking parameters (threshold "
-            "0.42, alpha 0.4).",
-            REALISTIC,
-            [_realistic_sweep(rng, 140, (80, 104, 0.9), spikes=(20,), flicker=(45, 55), dropout=92)],
-        ),
-        GoldenCase(
-            "case_six_sweeps_one_usable",
-            "Six sweeps of 10 frames; only sweep 3 is usable: case frame = 3*10 + 5.",
-            PLAIN,
-            [low, low, low, [0.1, 0.2, 0.7, 0.8, 0.7, 0.95, 0.3, 0.1, 0.1, 0.1], low, low],
-            kind="case",
-        ),
-        GoldenCase("case_none_usable", "Six sweeps, none usable: frame -1.", PLAIN, [low] * 6, kind="case"),
-        GoldenCase(
-            "case_tie_between_sweeps",
-            "Sweeps 1 and 4 both have best p 0.9: the earlier sweep wins (case frame 10 + 3); sweep 2 has a "
-            "lower best.",
-            PLAIN,
-            [low, [0.1, 0.7, 0.8, 0.9, 0.7, 0.1], [0.7, 0.8, 0.85, 0.1], low, [0.7, 0.9, 0.9, 0.9, 0.2], low],
-            kind="case",
-        ),
-        GoldenCase(
-            "case_uneven_and_empty_sweeps",
-            "Sweep lengths 3, 0 (empty), 7, 4, 2, 5: offsets add the real lengths; the best is in sweep 5.",
-            PLAIN,
-            [
-                [0.1, 0.2, 0.1],
-                [],
-                [0.1, 0.7, 0.7, 0.7, 0.1, 0.1, 0.1],
-                [0.1] * 4,
-                [0.2, 0.2],
-                [0.9, 0.92, 0.91, 0.1, 0.1],
-            ],
-            kind="case",
-        ),
-        GoldenCase("case_no_sweeps", "Zero sweeps: frame -1, n_frames 0.", PLAIN, [], kind="case"),
-        GoldenCase(
-            "case_realistic_six_sweeps",
-            "Six seeded sweeps of 140 frames (840 in the case) with the realistic parameters: no plane, a "
-            "spike, a weak plane, a strong plane, a moderate plane, flicker only.",
-            REALISTIC,
-            [
-                _realistic_sweep(rng, 140, None),
-                _realistic_sweep(rng, 140, None, spikes=(33, 90)),
-                _realistic_sweep(rng, 140, (60, 75, 0.62)),
-                _realistic_sweep(rng, 140, (40, 70, 0.93), dropout=55),
-                _realistic_sweep(rng, 140, (100, 118, 0.8)),
-                _realistic_sweep(rng, 140, None, flicker=(10, 30)),
-            ],
-            kind="case",
-        ),
-    ]
-    names = [c.name for c in cases]
-    if len(set(names)) != len(names):  # pragma: no cover (a programming error)
-        raise RuntimeError("duplicate golden names")
-    return cases
-
-
 # ------------------------------------------------------------------------------------------ running
-def _encode_input(v: float | str) -> float | str:
+def encode_probability(v: float | str) -> float | str:
+    """A golden input value in JSON form (non-finite values as the strings NaN, Infinity, -Infinity)."""
     if isinstance(v, str):
         return v
     return float(v) if math.isfinite(v) else {math.inf: "Infinity", -math.inf: "-Infinity"}.get(v, "NaN")
@@ -401,14 +135,14 @@ def golden_document(case: GoldenCase) -> dict[str, Any]:
         "params": case.params.to_dict(),
     }
     if case.kind == "sweep":
-        doc["probabilities"] = [_encode_input(v) for v in case.sweeps[0]]
+        doc["probabilities"] = [encode_probability(v) for v in case.sweeps[0]]
     else:
-        doc["sweeps"] = [[_encode_input(v) for v in s] for s in case.sweeps]
+        doc["sweeps"] = [[encode_probability(v) for v in s] for s in case.sweeps]
     doc["expected"] = expected_for(case)
     return doc
 
 
-def _dumps(obj: Any, indent: int = 0) -> str:
+def encode_json(obj: Any, indent: int = 0) -> str:
     """JSON with objects indented and lists of scalars on one line (diff-friendly, human-readable)."""
     pad, inner = "  " * indent, "  " * (indent + 1)
     if isinstance(obj, dict):
@@ -417,255 +151,19 @@ def _dumps(obj: Any, indent: int = 0) -> str:
         if all(not isinstance(v, (dict, list)) for v in obj.values()) and len(obj) <= 6:
             pairs = (f"{json.dumps(k)}: {json.dumps(v, allow_nan=False)}" for k, v in obj.items())
             return "{" + ", ".join(pairs) + "}"
-        items = [f"{inner}{json.dumps(k)}: {_dumps(v, indent + 1)}" for k, v in obj.items()]
+        items = [f"{inner}{json.dumps(k)}: {encode_json(v, indent + 1)}" for k, v in obj.items()]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     if isinstance(obj, list):
         if all(not isinstance(v, (dict, list)) for v in obj):
             return "[" + ", ".join(json.dumps(v, allow_nan=False) for v in obj) + "]"
-        return "[\n" + ",\n".join(f"{inner}{_dumps(v, indent + 1)}" for v in obj) + "\n" + pad + "]"
+        return "[\n" + ",\n".join(f"{inner}{encode_json(v, indent + 1)}" for v in obj) + "\n" + pad + "]"
     return json.dumps(obj, allow_nan=False)
 
 
-# ------------------------------------------------------------------------------------------ spec goldens
-def _spec_base() -> dict[str, Any]:
-    return spec_to_dict(example_spec(sha256="3f" * 32))
 
-
-def _spec_explicit() -> dict[str, Any]:
-    """Two models (ONNX fp32 + LiteRT int8 with quantized tensors) and explicit preprocessing."""
-    d = _spec_base()
-    d["preprocessing"] = {
-        "folded_into_graph": False,
-        "description": "pad to square, resize 224 bicubic, gray->RGB, CLIP mean/std",
-        "pad_to_square": True,
-        "pad_value": 0,
-        "resize_height": 224,
-        "resize_width": 224,
-        "interpolation": "bicubic",
-        "gray_to_rgb": True,
-        "scale": 1 / 255,
-        "mean": [0.48145466, 0.4578275, 0.40821073],
-        "std": [0.26862954, 0.26130258, 0.27577711],
-        "output_layout": "NHWC",
-        "output_dtype": "float32",
-    }
-    fp32 = d["models"][0]
-    fp32.update(name="student_fp32", file="models/student_fp32.onnx", precision="fp32")
-    fp32["input"] = {"name": "pixels", "dtype": "float32", "shape": [1, 3, 224, 224], "quantization": None}
-    int8 = {
-        "name": "student_int8",
-        "file": "models/student_int8.tflite",
-        "sha256": "ab" * 32,
-        "runtime": "litert",
-        "precision": "int8",
-        "threads": 4,
-        "input": {
-            "name": "serving_default_pixels:0",
-            "dtype": "int8",
-            "shape": [1, 224, 224, 3],
-            "quantization": {"scale": 0.0186584, "zero_point": -14},
-        },
-        "output": {
-            "name": "StatefulPartitionedCall:0",
-            "dtype": "uint8",
-            "shape": [1, 1],
-            "quantization": {"scale": 0.09765625, "zero_point": 128},
-        },
-        "output_kind": "logit",
-    }
-    d["models"] = [fp32, int8]
-    d["provenance"] = {
-        "teacher": "tiny-vit (random init, NOT FetalCLIP)",
-        "metrics": {"f1": 0.71},
-        "n": [1, 2],
-    }
-    return d
-
-
-_MISSING = object()
-
-
-def _edited(base: dict[str, Any], path: str, value: Any = _MISSING) -> dict[str, Any]:
-    """A deep copy of ``base`` with the field at dotted ``path`` (``models.0.sha256``) set, or deleted."""
-    d = copy.deepcopy(base)
-    keys = path.split(".")
-    node: Any = d
-    for k in keys[:-1]:
-        node = node[int(k)] if isinstance(node, list) else node[k]
-    last: Any = int(keys[-1]) if isinstance(node, list) else keys[-1]
-    if value is _MISSING:
-        del node[last]
-    else:
-        node[last] = value
-    return d
-
-
-def spec_cases() -> list[tuple[str, dict[str, Any], str | None]]:
-    """``(name, spec document, field the error must name or None when valid)`` for the shared spec goldens.
-
-    Each invalid spec has exactly ONE defect; both implementations must reject it with an error that starts
-    ``iqa_spec.json: <field>: ``.
-    """
-    b, x = _spec_base(), _spec_explicit()
-    future = _edited(b, "schema_version", 3)
-    future["a_field_from_the_future"] = {}
-    dup = copy.deepcopy(x)
-    dup["models"][1]["name"] = "student_fp32"
-    folded_false = _edited(b, "preprocessing.folded_into_graph", False)
-    m0 = "models.0"
-    cases: list[tuple[str, dict[str, Any], str | None]] = [
-        ("valid_folded_onnx", b, None),
-        ("valid_explicit_two_models_quantized", x, None),
-        (
-            "valid_int_for_float",
-            _edited(_edited(b, "decision.smoothing_alpha", 1), "decision.enter_threshold", 1),
-            None,
-        ),
-        ("valid_dynamic_dim", _edited(b, f"{m0}.input.shape", [-1, 562, 744]), None),
-        ("schema_version_missing", _edited(b, "schema_version"), "schema_version"),
-        ("schema_version_string", _edited(b, "schema_version", "1"), "schema_version"),
-        ("schema_version_float", _edited(b, "schema_version", 1.0), "schema_version"),
-        ("schema_version_newer", future, "schema_version"),
-        ("schema_version_zero", _edited(b, "schema_version", 0), "schema_version"),
-        ("unknown_top_field", _edited(b, "extra", 1), "extra"),
-        ("input_missing", _edited(b, "input"), "input"),
-        ("input_not_object", _edited(b, "input", [562, 744]), "input"),
-        ("input_unknown_field", _edited(b, "input.colour", "grey"), "input.colour"),
-        ("input_height_string", _edited(b, "input.height", "562"), "input.height"),
-        ("input_height_float", _edited(b, "input.height", 562.0), "input.height"),
-        ("input_height_bool", _edited(b, "input.height", True), "input.height"),
-        ("input_height_zero", _edited(b, "input.height", 0), "input.height"),
-        ("input_layout_bad", _edited(b, "input.layout", "CHW"), "input.layout"),
-        ("input_channels_hw_3", _edited(b, "input.channels", 3), "input.channels"),
-        (
-            "input_channels_2",
-            _edited(_edited(b, "input.layout", "HWC"), "input.channels", 2),
-            "input.channels",
-        ),
-        ("input_dtype_float", _edited(b, "input.dtype", "float32"), "input.dtype"),
-        ("valid_other_sizes_letterbox", _edited(b, "input.other_sizes", "letterbox"), None),
-        ("valid_schema1_without_other_sizes", _edited(_edited(b, "schema_version", 1), "input.other_sizes"), None),
-        ("input_other_sizes_missing", _edited(b, "input.other_sizes"), "input.other_sizes"),
-        ("input_other_sizes_stretch", _edited(b, "input.other_sizes", "stretch"), "input.other_sizes"),
-        ("input_other_sizes_in_schema1", _edited(b, "schema_version", 1), "input.other_sizes"),
-        (
-            "folded_flag_string",
-            _edited(b, "preprocessing.folded_into_graph", "yes"),
-            "preprocessing.folded_into_graph",
-        ),
-        (
-            "folded_flag_missing",
-            _edited(b, "preprocessing.folded_into_graph"),
-            "preprocessing.folded_into_graph",
-        ),
-        ("folded_false_without_parameters", folded_false, "preprocessing.pad_to_square"),
-        ("folded_with_parameter", _edited(b, "preprocessing.pad_value", 0), "preprocessing.pad_value"),
-        (
-            "folded_empty_description",
-            _edited(b, "preprocessing.description", " "),
-            "preprocessing.description",
-        ),
-        (
-            "explicit_mean_one_value",
-            _edited(_edited(x, "preprocessing.mean", [0.5]), "preprocessing.std", [0.5]),
-            "preprocessing.mean",
-        ),
-        ("explicit_std_zero", _edited(x, "preprocessing.std", [0.2, 0.0, 0.2]), "preprocessing.std"),
-        ("explicit_std_length", _edited(x, "preprocessing.std", [0.2, 0.2]), "preprocessing.std"),
-        (
-            "explicit_interpolation",
-            _edited(x, "preprocessing.interpolation", "lanczos"),
-            "preprocessing.interpolation",
-        ),
-        ("explicit_pad_value", _edited(x, "preprocessing.pad_value", 300), "preprocessing.pad_value"),
-        ("explicit_scale_zero", _edited(x, "preprocessing.scale", 0), "preprocessing.scale"),
-        (
-            "explicit_mean_item_string",
-            _edited(x, "preprocessing.mean", [0.5, "0.5", 0.5]),
-            "preprocessing.mean[1]",
-        ),
-        ("models_empty", _edited(b, "models", []), "models"),
-        ("models_object", _edited(b, "models", {}), "models"),
-        ("model_sha256_missing", _edited(b, f"{m0}.sha256"), "models[0].sha256"),
-        ("model_sha256_upper", _edited(b, f"{m0}.sha256", "3F" * 32), "models[0].sha256"),
-        ("model_sha256_short", _edited(b, f"{m0}.sha256", "abc"), "models[0].sha256"),
-        ("model_file_parent", _edited(b, f"{m0}.file", "../student.onnx"), "models[0].file"),
-        ("model_file_absolute", _edited(b, f"{m0}.file", "/data/student.onnx"), "models[0].file"),
-        ("model_file_double_slash", _edited(b, f"{m0}.file", "models//student.onnx"), "models[0].file"),
-        ("model_file_empty", _edited(b, f"{m0}.file", ""), "models[0].file"),
-        ("model_runtime_bad", _edited(b, f"{m0}.runtime", "tensorrt"), "models[0].runtime"),
-        ("model_precision_bad", _edited(b, f"{m0}.precision", "int4"), "models[0].precision"),
-        ("model_threads_zero", _edited(b, f"{m0}.threads", 0), "models[0].threads"),
-        ("model_name_empty", _edited(b, f"{m0}.name", ""), "models[0].name"),
-        ("tensor_shape_empty", _edited(b, f"{m0}.input.shape", []), "models[0].input.shape"),
-        ("tensor_shape_zero", _edited(b, f"{m0}.input.shape", [1, 0]), "models[0].input.shape"),
-        ("tensor_shape_float", _edited(b, f"{m0}.input.shape", [1, 2.5]), "models[0].input.shape[1]"),
-        ("tensor_unknown_field", _edited(b, f"{m0}.input.scale", 1.0), "models[0].input.scale"),
-        (
-            "tensor_quantization_missing",
-            _edited(b, f"{m0}.output.quantization"),
-            "models[0].output.quantization",
-        ),
-        (
-            "tensor_float_quantized",
-            _edited(b, f"{m0}.output.quantization", {"scale": 0.1, "zero_point": 0}),
-            "models[0].output.quantization",
-        ),
-        (
-            "int8_output_unquantized",
-            _edited(b, f"{m0}.output.dtype", "int8"),
-            "models[0].output.quantization",
-        ),
-        (
-            "uint8_zero_point_range",
-            _edited(x, "models.1.output.quantization.zero_point", 256),
-            "models[1].output.quantization.zero_point",
-        ),
-        (
-            "int8_zero_point_range",
-            _edited(x, "models.1.input.quantization.zero_point", -129),
-            "models[1].input.quantization.zero_point",
-        ),
-        (
-            "quantization_scale_zero",
-            _edited(x, "models.1.output.quantization.scale", 0.0),
-            "models[1].output.quantization.scale",
-        ),
-        (
-            "quantization_zero_point_float",
-            _edited(x, "models.1.output.quantization.zero_point", 128.0),
-            "models[1].output.quantization.zero_point",
-        ),
-        ("model_output_kind_bad", _edited(b, f"{m0}.output_kind", "softmax"), "models[0].output_kind"),
-        ("model_duplicate_name", dup, "models[1].name"),
-        ("decision_missing", _edited(b, "decision"), "decision"),
-        ("decision_min_run_missing", _edited(b, "decision.min_run"), "decision.min_run"),
-        ("decision_min_run_zero", _edited(b, "decision.min_run", 0), "decision.min_run"),
-        ("decision_min_run_float", _edited(b, "decision.min_run", 3.0), "decision.min_run"),
-        (
-            "decision_exit_above_threshold",
-            _edited(b, "decision.exit_threshold", 0.9),
-            "decision.exit_threshold",
-        ),
-        (
-            "decision_enter_below_threshold",
-            _edited(b, "decision.enter_threshold", 0.1),
-            "decision.enter_threshold",
-        ),
-        ("decision_threshold_above_one", _edited(b, "decision.threshold", 1.5), "decision.threshold"),
-        ("decision_threshold_bool", _edited(b, "decision.threshold", False), "decision.threshold"),
-        ("decision_alpha_string", _edited(b, "decision.smoothing_alpha", "0.5"), "decision.smoothing_alpha"),
-        ("decision_alpha_zero", _edited(b, "decision.smoothing_alpha", 0.0), "decision.smoothing_alpha"),
-        ("decision_unknown_field", _edited(b, "decision.hysteresis", True), "decision.hysteresis"),
-        ("labels_positive_blank", _edited(b, "labels.positive", "  "), "labels.positive"),
-        ("labels_negative_null", _edited(b, "labels.negative", None), "labels.negative"),
-        ("provenance_array", _edited(b, "provenance", []), "provenance"),
-        ("provenance_missing", _edited(b, "provenance"), "provenance"),
-    ]
-    return cases
-
-
-def _error_field(doc: dict[str, Any]) -> str | None:
+# ------------------------------------------------------------------------------------------ spec and geometry
+def spec_error_field(doc: dict[str, Any]) -> str | None:
+    """The field the first error of ``doc`` (an ``iqa_spec.json`` document) names; None when it is valid."""
     try:
         spec_from_dict(copy.deepcopy(doc), source=SPEC_FILE_NAME)
     except FetaledgeError as exc:
@@ -677,46 +175,9 @@ def _error_field(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def spec_golden_document() -> dict[str, Any]:
-    """The shared spec golden: every case with the field its error must name (null: the spec is valid)."""
-    out = []
-    for name, doc, intended in spec_cases():
-        got = _error_field(doc)
-        if got != intended:  # pragma: no cover (keeps the case list honest)
-            raise RuntimeError(
-                f"spec case {name}: expected error field {intended!r}, the parser names {got!r}"
-            )
-        out.append({"name": name, "error_field": got, "spec": doc})
-    return {
-        "format": GOLDEN_FORMAT,
-        "description": "iqa_spec.json validation shared by fetaledge.runtime.spec and the Kotlin iqa-core: a "
-        "valid case (error_field null) must parse; an invalid one must fail with an error message that "
-        "starts "
-        "'iqa_spec.json: <error_field>: '.",
-        "source": SPEC_FILE_NAME,
-        "cases": out,
-    }
 
-
-# ------------------------------------------------------------------------------------------ geometry golden
 GEOMETRY_PATTERN = ("v(y, x, c) = (7*y + 13*x + 50*c + 3*((y*x) % 29)) % 256, c = 0 for grey frames, 0..2 (R, G, B) "
                     "for colour frames")
-# (name, height, width, channels, out_height, out_width, store every pixel)
-GEOMETRY_CASES: list[tuple[str, int, int, int, int, int, bool]] = [
-    ("down_pad_width_to_square", 45, 40, 1, 16, 16, True),
-    ("down_pad_height_to_square", 30, 44, 1, 12, 12, True),
-    ("up_width_limits", 7, 9, 1, 20, 24, True),
-    ("landscape_into_portrait", 30, 50, 1, 40, 30, True),
-    ("identity", 12, 10, 1, 12, 10, True),
-    ("single_row", 1, 3, 1, 4, 4, True),
-    ("colour_to_grey_then_down", 40, 36, 3, 24, 24, True),
-    ("algeria_500x430_into_acouslic", 430, 500, 1, 562, 744, False),
-    ("egypt_rgb_400x450_into_224", 450, 400, 3, 224, 224, False),
-    ("uganda_600x500_into_224", 500, 600, 1, 224, 224, False),
-    ("acouslic_into_224", 562, 744, 1, 224, 224, False),
-]
-
-
 def geometry_pattern(height: int, width: int, channels: int) -> Any:
     """The synthetic input of a geometry golden (numpy uint8 (H, W) or (H, W, 3)); see GEOMETRY_PATTERN."""
     import numpy as np
@@ -727,131 +188,68 @@ def geometry_pattern(height: int, width: int, channels: int) -> Any:
     return img[:, :, 0] if channels == 1 else img
 
 
-def geometry_golden_document() -> dict[str, Any]:
-    """The letterbox golden: every case's input size, padded box, and output pixels (sha256 of the row-major
-    uint8 bytes; every value where small; a few samples always)."""
+def letterbox_record(name: str, h: int, w: int, ch: int, oh: int, ow: int, full: bool) -> dict[str, Any]:
+    """One geometry golden case: the pattern frame of ``h x w x ch`` made grey and letterboxed to ``oh x ow``
+    (sha256 of the row-major uint8 bytes; every value where ``full``; a few samples always)."""
     import hashlib
 
-    cases = []
-    for name, h, w, ch, oh, ow, full in GEOMETRY_CASES:
-        img = geometry_pattern(h, w, ch)
-        grey = to_grey(img)
-        out = letterbox(grey, oh, ow)
-        where = ((0, 0), (oh // 2, ow // 2), (oh - 1, ow - 1), (oh // 3, ow // 5))
-        samples = [[y, x, int(out[y, x])] for y, x in where]
-        cases.append({
-            "name": name, "height": h, "width": w, "channels": ch, "out_height": oh, "out_width": ow,
-            "box": list(letterbox_box(h, w, oh, ow)),
-            "grey_sha256": hashlib.sha256(grey.tobytes()).hexdigest(),
-            "sha256": hashlib.sha256(out.tobytes()).hexdigest(),
-            "samples": samples,
-            "pixels": out.tolist() if full else None,
-        })
+    img = geometry_pattern(h, w, ch)
+    grey = to_grey(img)
+    out = letterbox(grey, oh, ow)
+    where = ((0, 0), (oh // 2, ow // 2), (oh - 1, ow - 1), (oh // 3, ow // 5))
+    samples = [[y, x, int(out[y, x])] for y, x in where]
     return {
-        "format": GOLDEN_FORMAT,
-        "description": "input.other_sizes = letterbox (fetaledge/runtime/geometry.py, docs/frame_geometry.md): a "
-        "synthetic frame (input_pattern) of height x width x channels, colour made grey by the integer BT.601 luma, "
-        "then letterboxed to out_height x out_width. grey_sha256 / sha256: of the row-major uint8 bytes of the grey "
-        "input / the output; box: the zero-padded box [P_h, P_w]; samples: [y, x, value]; pixels: every output "
-        "value (null for the large cases). Both implementations must match bit for bit.",
-        "input_pattern": GEOMETRY_PATTERN,
-        "cases": cases,
+        "name": name, "height": h, "width": w, "channels": ch, "out_height": oh, "out_width": ow,
+        "box": list(letterbox_box(h, w, oh, ow)),
+        "grey_sha256": hashlib.sha256(grey.tobytes()).hexdigest(),
+        "sha256": hashlib.sha256(out.tobytes()).hexdigest(),
+        "samples": samples,
+        "pixels": out.tolist() if full else None,
     }
 
 
-# ------------------------------------------------------------------------------------------ files
-def default_golden_root() -> Path:
-    """``tests/goldens`` of the source checkout this module lives in."""
-    return Path(__file__).resolve().parents[2] / "tests" / "goldens"
+# ------------------------------------------------------------------------------------------ checking files
+def _case_of(doc: dict[str, Any]) -> GoldenCase:
+    sweeps = [doc["probabilities"]] if doc["kind"] == "sweep" else doc["sweeps"]
+    return GoldenCase(doc["name"], doc.get("description", ""), DecisionParams(**doc["params"]), sweeps, doc["kind"])
 
 
-def golden_documents() -> dict[str, dict[str, Any]]:
-    """Every golden file this module owns, by path relative to the golden root."""
-    docs = {f"{DECISION_DIR}/{c.name}.json": golden_document(c) for c in golden_cases()}
-    docs[f"{SPEC_DIR}/spec_cases.json"] = spec_golden_document()
-    docs[f"{GEOMETRY_DIR}/letterbox_cases.json"] = geometry_golden_document()
-    return docs
+def check_golden_files(root: Path) -> list[str]:
+    """Re-run every golden file under ``root`` (decision, spec, geometry) through THIS runtime and compare with
+    what the file records; returns the problems (none: the runtime reproduces them). Needs no case definitions,
+    so a device checks a bundle's goldens with it.
 
-
-def _owned_files(root: Path) -> list[Path]:
-    return sorted(p for d in (DECISION_DIR, SPEC_DIR, GEOMETRY_DIR) for p in (root / d).glob("*.json"))
-
-
-def write_goldens(root: Path) -> list[Path]:
-    """Regenerate every golden under ``root`` (atomic per file); delete stale ``*.json`` in owned folders."""
+    Example:
+        >>> check_golden_files(Path("bundle/goldens"))  # doctest: +SKIP
+        []
+    """
     root = Path(root)
-    written = []
-    for rel, doc in golden_documents().items():
-        path = root / rel
-        text = _dumps(doc) + "\n"
-        if json.loads(text) != json.loads(json.dumps(doc)):  # pragma: no cover
-            raise RuntimeError(f"{rel}: the compact writer changed the document")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
-        written.append(path)
-    for stale in _owned_files(root):
-        if stale not in written:
-            stale.unlink()
-    return written
-
-
-def check_goldens(root: Path) -> list[str]:
-    """Compare the files under ``root`` with what the code computes now; returns the problems, if any."""
-    root = Path(root)
-    problems = []
-    docs = golden_documents()
-    for rel, doc in docs.items():
-        path = root / rel
-        if not path.is_file():
-            problems.append(f"{rel}: missing")
-        elif json.loads(path.read_text()) != doc:
-            problems.append(f"{rel}: differs from what the code computes now")
-    problems.extend(
-        f"{p.relative_to(root)}: not a known golden"
-        for p in _owned_files(root)
-        if str(p.relative_to(root)) not in docs
-    )
+    problems: list[str] = []
+    decision = sorted((root / DECISION_DIR).glob("*.json"))
+    if not decision:
+        problems.append(f"{DECISION_DIR}/: no decision golden")
+    for path in decision:
+        rel = path.relative_to(root)
+        try:
+            doc = json.loads(path.read_text())
+            if doc.get("format") != GOLDEN_FORMAT:
+                problems.append(f"{rel}: format {doc.get('format')!r}, this runtime reads {GOLDEN_FORMAT}")
+            elif expected_for(_case_of(doc)) != doc["expected"]:
+                problems.append(f"{rel}: this runtime's decisions differ from the golden")
+        except (KeyError, TypeError, ValueError, FetaledgeError) as exc:
+            problems.append(f"{rel}: unreadable golden ({type(exc).__name__}: {exc})")
+    spec_file = root / SPEC_DIR / "spec_cases.json"
+    if spec_file.is_file():
+        for case in json.loads(spec_file.read_text())["cases"]:
+            got = spec_error_field(case["spec"])
+            if got != case["error_field"]:
+                problems.append(f"{SPEC_DIR}/spec_cases.json {case['name']}: error field {got!r}, golden "
+                                f"{case['error_field']!r}")
+    geometry_file = root / GEOMETRY_DIR / "letterbox_cases.json"
+    if geometry_file.is_file():
+        for case in json.loads(geometry_file.read_text())["cases"]:
+            got = letterbox_record(case["name"], case["height"], case["width"], case["channels"],
+                                   case["out_height"], case["out_width"], case["pixels"] is not None)
+            if got != case:
+                problems.append(f"{GEOMETRY_DIR}/letterbox_cases.json {case['name']}: letterbox differs")
     return problems
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m fetaledge.runtime.goldens``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m fetaledge.runtime.goldens",
-        description="Check (default) or regenerate the decision, spec and geometry goldens shared by pytest and "
-        "the Kotlin iqa-core tests.",
-    )
-    parser.add_argument(
-        "--regenerate",
-        action="store_true",
-        help="rewrite the golden files from the current implementation (on purpose only)",
-    )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=None,
-        help="golden root holding decision/, spec/ and geometry/ (default: tests/goldens of this checkout)",
-    )
-    args = parser.parse_args(argv)
-    root = args.root or default_golden_root()
-    if args.regenerate:
-        paths = write_goldens(root)
-        print(f"wrote {len(paths)} golden files under {root}")
-        return 0
-    problems = check_goldens(root)
-    for p in problems:
-        print(f"golden mismatch: {p}", file=sys.stderr)
-    if problems:
-        print(
-            "if the change is intended: python -m fetaledge.runtime.goldens --regenerate, then review the "
-            "diff",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"{len(golden_documents())} golden files under {root} reproduce")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -6,7 +6,6 @@ numpy + the inference runtime only, so the same check runs on a device and under
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,12 @@ import numpy as np
 from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.bundle import load_bundle
 from fetaledge.runtime.engines import open_engine
-from fetaledge.runtime.goldens import GoldenCase, check_goldens, expected_for, same_decisions
+from fetaledge.runtime.goldens import GoldenCase, check_golden_files, expected_for, same_decisions
+from fetaledge.runtime.numeric import sigmoid
 
 
 def _prob(y: float, kind: str) -> float:
-    return y if kind == "probability" else 1.0 / (1.0 + math.exp(-y))
+    return y if kind == "probability" else sigmoid(y)
 
 
 def golden_tolerances(frames_doc: dict[str, Any]) -> dict[str, float]:
@@ -51,7 +51,7 @@ def verify_bundle(bundle_dir: Path | str, target: str | None = None, threads: in
     if target is not None and built_for != target:
         raise FetaledgeError(f"bundle {root} was built for target {built_for!r}, not {target!r}",
                              hint=f"run `fetaledge build --target {target}`")
-    problems = [f"decision golden {p}" for p in check_goldens(root / "goldens")]
+    problems = [f"golden {p}" for p in check_golden_files(root / "goldens")]
     report: dict[str, Any] = {"bundle": str(root), "target": built_for, "models": {}}
     frames_doc = json.loads((root / "goldens" / "frames.json").read_text())
     engines = {m.name: (m, open_engine(root, m, threads)) for m in spec.models}

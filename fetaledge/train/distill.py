@@ -54,6 +54,8 @@ from fetaledge.models.students import (
     get_arch,
     resolve_init,
 )
+from fetaledge.progress import EpochClock
+from fetaledge.runtime.numeric import sigmoid_array
 from fetaledge.train.dist import DistContext, init_distributed, shutdown
 from fetaledge.train.distill_augment import FrameAugment
 from fetaledge.train.distill_sweep import DEFAULT_TOLERANCE, write_sweep
@@ -133,20 +135,9 @@ class DistillResult:
 
 def versions() -> dict[str, str]:
     """Toolchain versions recorded in every student's config (the teacher's list plus onnxruntime)."""
-    from importlib import metadata
+    from fetaledge.versions import TRAINING, package_versions
 
-    from fetaledge.train.report import versions as teacher_versions
-
-    out = teacher_versions()
-    try:
-        out["onnxruntime"] = metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:  # pragma: no cover - onnxruntime is a core dependency
-        out["onnxruntime"] = "not installed"
-    return out
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, np.float64)))
+    return package_versions((*TRAINING, "onnxruntime"))
 
 
 def agreement(student_pos: np.ndarray, teacher_pos: np.ndarray) -> dict[str, float | int]:
@@ -222,7 +213,7 @@ def distill(cfg: DistillConfig, log=print) -> DistillResult:
 
 def _teacher_metrics(teacher: TeacherInfo, logits: dict[str, np.ndarray], splits) -> dict[str, Any]:
     y = splits["test"].targets.astype(np.int64)
-    m = metrics_report(_sigmoid(logits["test"]), y, teacher.threshold, split="test")
+    m = metrics_report(sigmoid_array(logits["test"]), y, teacher.threshold, split="test")
     return {"f1": m["f1"], "test": m}
 
 
@@ -243,16 +234,16 @@ def _one_student(arch: str, cfg: DistillConfig, ctx: DistContext, cache: FrameCa
     if ctx.is_main:
         log(f"[{arch}] init {init_used}, {cfg.resolution}x{cfg.resolution}, {s.epochs} epochs, "
             f"alpha {s.kd.alpha}, T {s.kd.temperature}")
+    clock = EpochClock(arch, s.epochs, log)
     res = train_student(student, pipe, tensors("train"), tensors("val"), s, ctx, desc=arch,
-                        on_epoch=lambda e: log(f"[{arch}] epoch {e.epoch}: train {e.train_loss:.4f} "
-                                               f"val {e.val_loss:.4f} ({e.seconds:.0f} s)"))
+                        on_epoch=lambda e: clock.done(e.epoch, train_loss=e.train_loss, val_loss=e.val_loss))
     val_z = predict(student, pipe, tensors("val")[0], ctx)
     test_z = predict(student, pipe, tensors("test")[0], ctx)
     y_val = splits["val"].targets.astype(np.int64)
     y_test = splits["test"].targets.astype(np.int64)
-    threshold, val_f1 = calibrate_threshold(_sigmoid(val_z), y_val)
-    test = metrics_report(_sigmoid(test_z), y_test, threshold, split="test")
-    agree = agreement(_sigmoid(test_z) >= threshold, _sigmoid(logits["test"]) >= teacher.threshold)
+    threshold, val_f1 = calibrate_threshold(sigmoid_array(val_z), y_val)
+    test = metrics_report(sigmoid_array(test_z), y_test, threshold, split="test")
+    agree = agreement(sigmoid_array(test_z) >= threshold, sigmoid_array(logits["test"]) >= teacher.threshold)
     row: dict[str, Any] = {
         "student": arch, "resolution": cfg.resolution, "init": init_used, "f1": test["f1"],
         "f1_vs_teacher": test["f1"] - teacher_row["f1"],

@@ -30,29 +30,10 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class KDConfig:
-    """Weights of the distillation loss (see the module docstring for the defaults)."""
-
-    alpha: float = 0.5
-    temperature: float = 2.0
-    pos_weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        from fetaledge.errors import FetaledgeError
-
-        if not 0.0 <= self.alpha <= 1.0:
-            raise FetaledgeError(f"--alpha must lie in [0, 1], got {self.alpha}")
-        if self.temperature <= 0:
-            raise FetaledgeError(f"--temperature must be positive, got {self.temperature}")
-        if self.pos_weight <= 0:
-            raise FetaledgeError(f"--pos-weight must be positive, got {self.pos_weight}")
+from fetaledge.train.settings import KDConfig  # noqa: F401  (re-exported: callers import it from here)
 
 
 def kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor, *,

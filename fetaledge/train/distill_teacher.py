@@ -1,8 +1,9 @@
 """Teacher logits, computed once per frame and cached on disk (the ViT never runs inside the epoch loop).
 
-The cache file is keyed by the teacher (sha256 of its config.json and model.pt) and the frame cache (its
-manifest, split and per-case completion markers), so a new teacher or re-prepared data can never be served
-stale logits, while every later run (another student, another seed, the whole sweep) reuses them.
+The cache file is keyed by the teacher (sha256 of its config.json and model.pt), the frame cache (its manifest,
+split and per-case completion markers) and the code that computes logits, so a new teacher, re-prepared data or
+edited code can never be served stale logits, while every later run (another student, another seed, the whole
+sweep) reuses them.
 
 Layout of the store (default ``<data cache>/teacher_logits``)::
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fetaledge.codegraph import code_fingerprint
 from fetaledge.data.cache import FrameCache
 from fetaledge.data.splits import SPLITS
 from fetaledge.errors import FetaledgeError
@@ -103,7 +105,9 @@ def frames_fingerprint(cache: FrameCache) -> str:
 
 
 def logits_key(teacher: TeacherInfo, cache: FrameCache) -> str:
-    blob = f"v{LOGITS_FORMAT}|{teacher.sha256}|{frames_fingerprint(cache)}"
+    """The store key: logits format, teacher weights, frames, and the code that computes logits (the import
+    closure of this module), so logits computed by other code are never reused."""
+    blob = f"v{LOGITS_FORMAT}|{teacher.sha256}|{frames_fingerprint(cache)}|{code_fingerprint(__name__)}"
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from fetaledge.progress import bar
 from fetaledge.train.dist import DistContext
 from fetaledge.train.distill_augment import FrameAugment
 from fetaledge.train.distill_loss import KDConfig, kd_loss
+from fetaledge.train.settings import DistillSettings
 
 
 class StudentInput(nn.Module):
@@ -51,31 +52,6 @@ class StudentInput(nn.Module):
         if self.training and self.augment is not None:
             x = self.augment(x, self.gen if self.gen is not None else torch.Generator().manual_seed(0))
         return self.to_input(x)
-
-
-@dataclass(frozen=True)
-class DistillSettings:
-    """Optimisation settings of one student (defaults sized for the 2-core CPU phantom run)."""
-
-    epochs: int = 4
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_frac: float = 0.1  # linear warm-up over this fraction of the steps, then cosine decay to 0
-    seed: int = 0
-    kd: KDConfig = field(default_factory=KDConfig)
-    augment: bool = True
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise FetaledgeError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 2:
-            raise FetaledgeError(f"--batch-size must be >= 2 (batch norm), got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise FetaledgeError(f"--lr must be a positive number, got {self.lr}")
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

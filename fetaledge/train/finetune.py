@@ -20,7 +20,7 @@ import hashlib
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,15 @@ from torch import nn
 
 from fetaledge.data.cache import FrameCache
 from fetaledge.errors import FetaledgeError
-from fetaledge.fsio import ensure_writable_dir, write_json
+from fetaledge.fsio import ensure_writable_dir, sha256_file, write_json
 from fetaledge.metrics import calibrate_threshold
 from fetaledge.models.checkpoint import save_model
 from fetaledge.train.data import InputPipeline, cache_fingerprint, check_splits, load_frames, resolve_cache
 from fetaledge.train.dist import DistContext, init_distributed, shutdown
-from fetaledge.train.loop import TrainSettings, predict_logits, sigmoid, train
-from fetaledge.train.pretrain import PretrainSettings, tiny_pretrained_weights
+from fetaledge.train.loop import predict_logits, sigmoid, train
+from fetaledge.train.pretrain import tiny_pretrained_weights
 from fetaledge.train.report import mean_std, metrics_report, plot_history, versions
+from fetaledge.train.settings import FinetuneConfig
 
 FETALCLIP = "fetalclip"
 TINY = "tiny"
@@ -49,33 +50,6 @@ TINY_WARNING = (
 
 class UntrainedBackboneWarning(UserWarning):
     """The tiny stand-in (or a baseline without --backbone-weights) is in use."""
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Everything that defines a finetune run (saved in run.json and every model folder)."""
-
-    backbone: str | None = None  # None: FetalCLIP when weights are given, else the tiny stand-in
-    weights: Path | None = None  # FetalCLIP (or tiny) encoder checkpoint
-    backbone_weights: Path | None = None  # timm checkpoint for a baseline
-    lora_targets: tuple[str, ...] | None = None
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    train: TrainSettings = field(default_factory=TrainSettings)
-    trials: int = 1
-    device: str = "cpu"
-    augment: bool = True
-    pretrain: PretrainSettings | None = field(default_factory=PretrainSettings)  # tiny only; None: skip
-    input_size: int | None = None  # baselines only (default 224)
-    timm_kwargs: dict[str, Any] | None = None  # baselines only (tests shrink models with it)
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("weights", "backbone_weights"):
-            d[k] = None if d[k] is None else str(Path(d[k]).resolve())
-        d["lora_targets"] = None if self.lora_targets is None else list(self.lora_targets)
-        return d
 
 
 def resolve_backbone(cfg: FinetuneConfig) -> str:
@@ -106,14 +80,6 @@ def resolve_backbone(cfg: FinetuneConfig) -> str:
 
         check_backbone_weights(cfg.backbone_weights)
     return name
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _state_digest(model: nn.Module) -> str:
@@ -186,13 +152,13 @@ def _finetune(data: Path, out: Path, cfg: FinetuneConfig, backbone: str, ctx: Di
     cache_size = FrameCache(cache).size
     weights, encoder_info = cfg.weights, None
     if backbone == TINY and weights is None and cfg.pretrain is not None:
-        weights, pre_info = tiny_pretrained_weights(cache, cfg.pretrain, ctx)
+        weights, pre_info = tiny_pretrained_weights(cache, cfg.pretrain, ctx, log=log)
         encoder_info = {"source": "stand-in pretraining (NOT FetalCLIP)", "path": str(weights),
                         "head_init": str(weights.parent / "head.pt"),
                         "seconds": pre_info["seconds"], "settings": pre_info["settings"]}
         log(f"stand-in pretrained encoder: {weights.parent} ({pre_info['seconds']} s when made)")
     if weights is not None and encoder_info is None:
-        encoder_info = {"source": "--weights", "path": str(Path(weights).resolve()), "sha256": _sha256(Path(weights))}
+        encoder_info = {"source": "--weights", "path": str(Path(weights).resolve()), "sha256": sha256_file(weights)}
     data_info = {"path": str(Path(data).resolve()), "cache": str(Path(cache).resolve()),
                  "cache_fingerprint": cache_fingerprint(cache), "split_seed": FrameCache(cache).split.seed,
                  "stats": stats}
@@ -240,7 +206,8 @@ def _trial(k: int, backbone: str, cfg: FinetuneConfig, weights: Path | None, enc
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f"trial {k}: {backbone}, {trainable:,} trainable parameters, seed {seed}")
     t0 = time.perf_counter()
-    result = train(model, pipeline, frames["train"], frames["val"], settings, ctx, desc=f"trial {k}")
+    desc = "teacher" if cfg.trials == 1 else f"teacher trial {k}"
+    result = train(model, pipeline, frames["train"], frames["val"], settings, ctx, desc=desc, log=log)
     seconds = time.perf_counter() - t0
     digests = ctx.gather_objects(_state_digest(model))
     if len(set(digests)) != 1:

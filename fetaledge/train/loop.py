@@ -23,31 +23,11 @@ import torch
 from torch import nn
 
 from fetaledge.errors import FetaledgeError
-from fetaledge.progress import bar
+from fetaledge.progress import EpochClock, bar
+from fetaledge.runtime.numeric import sigmoid_array as sigmoid  # noqa: F401  (callers import it from here)
 from fetaledge.train.data import Frames, InputPipeline
 from fetaledge.train.dist import DistContext
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Optimisation settings (the paper's: AdamW lr 3e-4, 5 epochs, batch 32, no scheduler)."""
-
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    pos_weight: float | None = None
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise FetaledgeError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise FetaledgeError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise FetaledgeError(f"--lr must be a positive number, got {self.lr}")
-        if self.pos_weight is not None and not self.pos_weight > 0:
-            raise FetaledgeError(f"--pos-weight must be > 0, got {self.pos_weight}")
+from fetaledge.train.settings import TrainSettings
 
 
 @dataclass
@@ -101,8 +81,11 @@ def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
 
 def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_frames: Frames,
           settings: TrainSettings, ctx: DistContext, desc: str = "train",
-          on_epoch: Callable[[EpochLog], None] | None = None) -> TrainResult:
-    """Train the parameters of ``model`` that require grad; keep the state with the lowest validation loss."""
+          on_epoch: Callable[[EpochLog], None] | None = None,
+          log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train the parameters of ``model`` that require grad; keep the state with the lowest validation loss.
+
+    ``log`` (rank 0) gets one line per epoch with the losses, elapsed and remaining time."""
     device = ctx.device
     model.to(device)
     pipeline.to(device)
@@ -122,6 +105,7 @@ def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_f
         raise FetaledgeError(f"{n} training frames cannot be shared by {ctx.world_size} processes")
     history: list[EpochLog] = []
     best_loss, best_epoch, best_state = math.inf, -1, _snapshot(model)
+    clock = EpochClock(desc, settings.epochs, log) if log is not None and ctx.is_main else None
     for epoch in range(1, settings.epochs + 1):
         gen = torch.Generator().manual_seed(settings.seed * 1000 + epoch)
         order = torch.randperm(n, generator=gen)[ctx.rank :: ctx.world_size][:per_rank]
@@ -129,7 +113,7 @@ def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_f
         pipeline.train()
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         with bar(f"{desc} epoch {epoch}/{settings.epochs}", total=per_rank * ctx.world_size, unit="frame",
-                 disable=None if ctx.is_main else True) as b:
+                 disable=None if ctx.is_main else True, log=log) as b:
             for start in range(0, per_rank, settings.batch_size):
                 idx = order[start : start + settings.batch_size]
                 x = pipeline(train_frames.images[idx].to(device, non_blocking=True))
@@ -148,10 +132,12 @@ def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_f
         train_loss = ctx.gather_sum([loss_sum, seen])
         seconds = time.perf_counter() - t0
         val_loss = evaluate_loss(model, pipeline, val_frames, settings, ctx)
-        log = EpochLog(epoch, train_loss[0] / train_loss[1], val_loss, seconds, train_loss[1] / seconds)
-        history.append(log)
+        entry = EpochLog(epoch, train_loss[0] / train_loss[1], val_loss, seconds, train_loss[1] / seconds)
+        history.append(entry)
         if on_epoch is not None and ctx.is_main:
-            on_epoch(log)
+            on_epoch(entry)
+        if clock is not None:
+            clock.done(epoch, train_loss=entry.train_loss, val_loss=val_loss)
         if val_loss < best_loss:
             best_loss, best_epoch, best_state = val_loss, epoch, _snapshot(model)
     restore(model, best_state)
@@ -185,8 +171,3 @@ def evaluate_loss(model: nn.Module, pipeline: InputPipeline, frames: Frames, set
     """Mean BCE (with the training pos_weight) over all frames of ``frames``."""
     logits = torch.from_numpy(predict_logits(model, pipeline, frames, ctx, batch_size=max(settings.batch_size, 64)))
     return float(_loss_fn(settings, torch.device("cpu"))(logits.float(), frames.targets))
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function (probabilities from logits)."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64)))

@@ -9,7 +9,7 @@ never seen. The LoRA stage then starts from this encoder and from the binary hea
 (``head.pt``; the stand-in's counterpart of FetalCLIP's zero-shot text head). Measured on the 12-case phantom:
 a fresh head on the frozen encoder stays at chance; LoRA lifts test F1 well above it.
 
-The result is cached once per (cache manifest + split, architecture, settings) in
+The result is cached once per (cache manifest + split, architecture, settings, code fingerprint) in
 ``$FETALEDGE_CACHE/pretrain/<key>/`` (default ``~/.cache/fetaledge``) as ``visual.pt``, a vision-only
 checkpoint in the same format as ``FetalCLIP_weights.pt`` (``visual.*`` keys), plus ``info.json``.
 
@@ -24,34 +24,24 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from fetaledge.codegraph import code_fingerprint
 from fetaledge.data.cache import FrameCache
 from fetaledge.fsio import atomic_path
 from fetaledge.models.fetalclip import NORM, TINY_NAME, FetalCLIPClassifier, arch_config
-from fetaledge.progress import bar
+from fetaledge.progress import EpochClock, bar
 from fetaledge.train.data import Frames, InputPipeline, cache_fingerprint, load_frames
 from fetaledge.train.dist import DistContext
+from fetaledge.train.settings import PretrainSettings
 
 PRETRAIN_VERSION = 2
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """Stand-in pretraining recipe (full training of the tiny encoder on train frames, 3 classes)."""
-
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    class_weight: float = 5.0  # weight of the optimal and suboptimal classes against irrelevant frames
-    augment: bool = True
-    seed: int = 0
 
 
 def pretrain_root() -> Path:
@@ -64,8 +54,10 @@ def pretrain_root() -> Path:
 
 
 def pretrain_key(cache: Path, settings: PretrainSettings) -> str:
-    """Hash of everything the result depends on: the data (manifest + split), architecture, recipe, version."""
+    """Hash of everything the result depends on: the data (manifest + split), architecture, recipe, version, and
+    the code that trains it (the import closure of this module), so other code never reuses a cached encoder."""
     blob = json.dumps({
+        "code": code_fingerprint(__name__),
         "data": cache_fingerprint(cache),
         "arch": arch_config(TINY_NAME),
         "settings": asdict(settings),
@@ -75,17 +67,20 @@ def pretrain_key(cache: Path, settings: PretrainSettings) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def tiny_pretrained_weights(cache: Path, settings: PretrainSettings, ctx: DistContext) -> tuple[Path, dict]:
+def tiny_pretrained_weights(cache: Path, settings: PretrainSettings, ctx: DistContext,
+                            log: Callable[[str], None] = print) -> tuple[Path, dict]:
     """The cached stand-in encoder for ``cache`` (trained now by rank 0 if absent): (visual.pt, info)."""
     folder = pretrain_root() / pretrain_key(cache, settings)
     if ctx.is_main and not (folder / "visual.pt").is_file():
-        _run(cache, settings, folder, ctx.device)
+        log(f"stand-in pretraining: {settings.epochs} epochs on the train frames -> {folder}")
+        _run(cache, settings, folder, ctx.device, log)
     ctx.barrier()
     info = json.loads((folder / "info.json").read_text())
     return folder / "visual.pt", info
 
 
-def _run(cache: Path, settings: PretrainSettings, folder: Path, device: torch.device) -> None:
+def _run(cache: Path, settings: PretrainSettings, folder: Path, device: torch.device,
+         log: Callable[[str], None]) -> None:
     cfg = arch_config(TINY_NAME)
     frames = load_frames(cache, "train")
     torch.manual_seed(settings.seed)
@@ -94,7 +89,7 @@ def _run(cache: Path, settings: PretrainSettings, folder: Path, device: torch.de
     pipeline = InputPipeline(FrameCache(cache).size, int(cfg["vision_cfg"]["image_size"]), NORM,
                              augment=settings.augment)
     t0 = time.perf_counter()
-    history = _train(model, pipeline, frames, settings, device)
+    history = _train(model, pipeline, frames, settings, device, log)
     state = {f"visual.{k}": v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
     # The binary head that the 3-class head implies: logit(1 or 2 vs 0) ~ mean(z1, z2) + log 2 - z0. It plays
     # the part of FetalCLIP's zero-shot text head: a sensible start that LoRA and the head then refine.
@@ -120,7 +115,7 @@ def _run(cache: Path, settings: PretrainSettings, folder: Path, device: torch.de
 
 
 def _train(model: nn.Module, pipeline: InputPipeline, frames: Frames, s: PretrainSettings,
-           device: torch.device) -> list[dict[str, float]]:
+           device: torch.device, log: Callable[[str], None]) -> list[dict[str, float]]:
     model.to(device).train()
     pipeline.to(device).train()
     n = len(frames)
@@ -130,10 +125,11 @@ def _train(model: nn.Module, pipeline: InputPipeline, frames: Frames, s: Pretrai
     weight = torch.tensor([1.0, s.class_weight, s.class_weight], device=device)
     gen = torch.Generator().manual_seed(s.seed)
     history = []
+    clock = EpochClock("pretrain (stand-in)", s.epochs, log)
     for epoch in range(1, s.epochs + 1):
         order = torch.randperm(n, generator=gen)
         t0, total = time.perf_counter(), 0.0
-        with bar(f"pretrain (stand-in) epoch {epoch}/{s.epochs}", total=n, unit="frame") as b:
+        with bar(f"pretrain (stand-in) epoch {epoch}/{s.epochs}", total=n, unit="frame", log=log) as b:
             for start in range(0, n, s.batch_size):
                 idx = order[start : start + s.batch_size]
                 x = pipeline(frames.images[idx].to(device))
@@ -147,4 +143,5 @@ def _train(model: nn.Module, pipeline: InputPipeline, frames: Frames, s: Pretrai
                 b.update(len(idx))
                 b.set_postfix(loss=f"{total / min(start + len(idx), n):.4f}")
         history.append({"epoch": epoch, "train_loss": total / n, "seconds": time.perf_counter() - t0})
+        clock.done(epoch, train_loss=total / n)
     return history

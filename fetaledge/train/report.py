@@ -9,8 +9,6 @@ Example:
 from __future__ import annotations
 
 import math
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import numpy as np
 
 from fetaledge.fsio import atomic_path
 from fetaledge.metrics import auroc, binary_metrics
+from fetaledge.versions import TRAINING, package_versions
 
 METRIC_KEYS = ("f1", "precision", "recall", "accuracy", "specificity", "auroc")
 
@@ -57,13 +56,7 @@ def mean_std(reports: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def versions() -> dict[str, str]:
     """Versions of the packages that decide what a trained model computes."""
-    out = {"python": platform.python_version()}
-    for pkg in ("fetaledge", "torch", "open_clip_torch", "peft", "timm", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    return package_versions(TRAINING)
 
 
 def plot_history(history: list[dict[str, Any]], path: Path, title: str) -> None:
