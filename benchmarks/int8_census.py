@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from fetaledge.bench.artifacts import BenchArtifact
     from fetaledge.bench.latency import measure_latency
     from fetaledge.bench.run import host_info
-    from fetaledge.build import Work, decision_params
+    from fetaledge.runtime.decision import decision_params
+    from fetaledge.work import Work
     from fetaledge.data.cache import FrameCache
     from fetaledge.data.raw import raw_frames_at
     from fetaledge.fsio import write_json
