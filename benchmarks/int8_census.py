@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     from fetaledge.bench.artifacts import BenchArtifact
     from fetaledge.bench.latency import measure_latency
     from fetaledge.bench.run import host_info
-    from fetaledge.runtime.decision import decision_params
-    from fetaledge.work import Work
     from fetaledge.data.cache import FrameCache
     from fetaledge.data.raw import raw_frames_at
     from fetaledge.fsio import write_json
     from fetaledge.models.checkpoint import read_config
     from fetaledge.quantization import make_recipe, select_frames
+    from fetaledge.runtime.decision import decision_params
     from fetaledge.targets import get_target
+    from fetaledge.work import Work
     from quantize import quantize
 
     w = Work(args.work)
