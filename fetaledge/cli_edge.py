@@ -145,11 +145,13 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
                    "target = the target's choice.")
 @click.option("--diagnose/--no-diagnose", default=True, show_default=True,
               help="Write per-tensor SQNR reports (worst layers first) to OUT/<backend>/diagnose.md.")
+@click.option("--max-fallbacks", type=int, default=_Q.max_fallbacks,
+              help="Try at most this many fallback recipes per backend after the first (default: all).")
 @click.option("--qat/--no-qat", default=_Q.qat, show_default=True,
               help="A backend that fails its gate gets one more try on quantization-aware fine-tuned weights.")
 def quantize_cmd(model_dir: Path, onnx_path: Path, data: Path, out: Path, backend: str, target: str,
                  calibration_frames: int, max_drop: float, min_agreement: float, min_gate_frames: int,
-                 kernels: str, diagnose: bool, qat: bool) -> None:
+                 kernels: str, diagnose: bool, max_fallbacks: int | None, qat: bool) -> None:
     """INT8 artifacts of a student through NNCF, ONNX Runtime and LiteRT, each behind the accuracy gate.
 
     Example:
@@ -168,7 +170,8 @@ def quantize_cmd(model_dir: Path, onnx_path: Path, data: Path, out: Path, backen
                                backends=backends, recipes=tgt.recipes,
                                n_calibration=calibration_frames, max_drop=max_drop, min_agreement=min_agreement,
                                raw_hw=raw_hw, kernels=tgt.int8_kernels if kernels == "target" else kernels,
-                               min_gate_frames=min_gate_frames, diagnose=diagnose, qat=qat, log=click.echo)
+                               min_gate_frames=min_gate_frames, diagnose=diagnose, max_fallbacks=max_fallbacks,
+                               qat=qat, log=click.echo)
     click.echo(quantize_table(summary))
 
 
