@@ -331,9 +331,12 @@ def _int8_gate_markdown(results: dict[str, Any]) -> list[str]:
     if not g.get("backends"):
         return []
     host = results.get("host", {})
+    gf = g.get("gate_frames") or {}
     lines = ["", "## INT8 gate per backend (build-time: F1 on the validation split, agreement on every gate frame)", "",
-             f"Gate frames: {g.get('n_val')} validation images + {g.get('gate_frames')} (augmented copies of the "
-             f"calibration images: flip, shift, gain). Host ISA: {', '.join(host.get('isa', [])) or '?'} (INT8 scored "
+             f"Gate frames: {g.get('n_val')} validation images + {gf.get('used', 0)} unlabelled ("
+             f"{gf.get('train_not_calibration', 0)} train images calibration did not use, "
+             f"{gf.get('augmented_copies', 0)} augmented copies of the calibration images: flip, shift, gain). "
+             f"Host ISA: {', '.join(host.get('isa', [])) or '?'} (INT8 scored "
              "with the kernels named per row; exact = ONNX Runtime's int32-exact x86 kernels, what ARM computes).", "",
              "| backend | gate | frames | agreement [95 % CI] | flips | F1 fp32 -> int8 (val) | "
              "mean / max abs p diff | kernels | float ops | keep_float | attempts |",
