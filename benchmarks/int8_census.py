@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         "nncf after (x86_64 recipe)": make_recipe("nncf", after["nncf"], model),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    frames_path = args.out / "frames.npy"
+    scratch = w.root / "int8_census"  # the artifacts and frames stay in the work folder; only reports go to --out
+    scratch.mkdir(parents=True, exist_ok=True)
+    frames_path = scratch / "frames.npy"
     test = cache.load("test")
     np.save(frames_path, raw_frames_at(cache, "test", np.arange(min(16, len(test.labels)))))
     decision = decision_params(float(read_config(w.student)["threshold"])).to_dict()
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             art = quantize(recipe, calibration=data.calibration, fp32_onnx=fp32,
-                           out_dir=args.out / name.split(" (")[0].replace(" ", "_"))
+                           out_dir=scratch / name.split(" (")[0].replace(" ", "_"))
         except Exception as exc:  # noqa: BLE001 - a refused recipe is a result too (the graph check)
             rows.append({"artifact": name, "refused": f"{type(exc).__name__}: {exc}"})
             print(f"{name}: refused: {exc}", flush=True)
