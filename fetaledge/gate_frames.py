@@ -65,16 +65,17 @@ def borderline_first(p: np.ndarray, threshold: float, cap: int, rng: np.random.G
 
 
 def agreement_frames(cache: FrameCache, calibration_index: np.ndarray, *, copies: int = 2, cap: int = 600,
-                     score: Callable[[np.ndarray], np.ndarray] | None = None, logit_threshold: float = 0.0,
+                     score: Callable[[np.ndarray], np.ndarray] | None = None, threshold: float = 0.5,
                      seed: int = 0) -> tuple[np.ndarray, dict]:
     """Unlabelled gate frames: the train frames outside ``calibration_index`` plus ``copies`` augmented copies of
     the calibration frames; over ``cap``, all borderline frames (by ``score``, the fp32 model's logits) and a seeded
-    sample of the others. Returns the frames and a description for the report.
+    sample of the others (``threshold``: the decision threshold as a probability). Returns the frames and a
+    description for the report.
 
     Example:
         >>> frames, info = agreement_frames(FrameCache("work/cache"), idx, score=fp32_logits)  # doctest: +SKIP
     """
-    from quantize.stats import sigmoid
+    from fetaledge.runtime.numeric import sigmoid_array
 
     n_train = len(cache.load("train").labels)
     rest = np.setdiff1d(np.arange(n_train), np.asarray(calibration_index, np.int64))
@@ -88,8 +89,8 @@ def agreement_frames(cache: FrameCache, calibration_index: np.ndarray, *, copies
     info = {"train_not_calibration": int(len(rest)), "augmented_copies": int(len(calib) * copies),
             "copies_per_calibration_frame": int(copies), "pool": int(len(pool))}
     if len(pool) > cap and score is not None:
-        p = sigmoid(np.asarray(score(pool), np.float64).ravel())
-        keep, n_border = borderline_first(p, float(sigmoid(np.array([logit_threshold]))[0]), cap, rng)
+        p = sigmoid_array(np.asarray(score(pool), np.float64).ravel())
+        keep, n_border = borderline_first(p, threshold, cap, rng)
         info.update({"borderline_in_pool": n_border, "sampled_others": int(len(keep) - min(n_border, cap))})
         pool = pool[keep]
     elif len(pool) > cap:

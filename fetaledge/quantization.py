@@ -155,7 +155,7 @@ def quantize_student(*, model_dir: Path, fp32_onnx: Path, cache: FrameCache, out
     n_pos = int((cache.load("train").targets[data.calibration_index] > 0).sum())
     extra, extra_info = agreement_frames(cache, data.calibration_index, copies=agreement_copies, cap=agreement_cap,
                                          score=lambda x: run_onnx(fp32_onnx, x, threads=0),
-                                         logit_threshold=logit_threshold)
+                                         threshold=t)
     n_gate = len(data.val_frames) + len(extra)
     log(f"calibration: {len(data.calibration)} train frames ({n_pos} positive); gate: F1 on {len(data.val_frames)} "
         f"val frames, agreement on {n_gate} frames ({extra_info}), threshold p>={t:.4f}, kernels {kernels}")

@@ -32,6 +32,19 @@ def _import_onnx(backend: str = "census") -> Any:
     return onnx
 
 
+def constant_arrays(graph: Any) -> dict[str, Any]:
+    """Name -> numpy array of every constant of an ONNX graph: its initializers and its Constant nodes' values."""
+    from onnx import numpy_helper
+
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    consts[node.output[0]] = numpy_helper.to_array(attr.t)
+    return consts
+
+
 def onnx_census(path: Path) -> tuple[OpRecord, ...]:
     """List the operators of an ONNX model (QDQ-aware, see :class:`~quantize.artifact.OpRecord`).
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from quantize.census import _import_onnx
+from quantize.census import _import_onnx, constant_arrays
 from quantize.errors import QuantizeError
 from quantize.runners import onnx_session, tflite_io_specs, to_input_dtype
 
@@ -139,10 +139,9 @@ def _sort_key(r: TensorError) -> tuple[float, float]:
 
 
 # --- ONNX (QDQ) ------------------------------------------------------------------------------------------------
-def _qdq_pairs(graph: Any) -> list[tuple[str, str, str, str]]:
-    """(x, x_dq, q_scale_name, producer) for every activation ``x -> Q -> DQ -> x_dq`` of a QDQ graph."""
-    consts = {i.name for i in graph.initializer}
-    consts |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+def _qdq_pairs(graph: Any, consts: dict[str, np.ndarray]) -> list[tuple[str, str, str, str]]:
+    """(x, x_dq, q_scale_name, producer) for every activation ``x -> Q -> DQ -> x_dq`` of a QDQ graph whose
+    constants are ``consts``."""
     consumers: dict[str, list[Any]] = {}
     producer: dict[str, Any] = {}
     for n in graph.node:
@@ -167,14 +166,7 @@ def _fused_clips(fp32_graph: Any, int8_graph: Any) -> dict[str, tuple[float, flo
     """Tensors that an fp32 Relu/Clip makes but the INT8 graph does not: ONNX Runtime's quantizer drops an activation
     whose range the quantizer's own range clips (Conv -> Relu6 -> Q becomes Conv -> Q[0, 6]), keeping the name. Their
     local reference is the pre-QDQ value clipped like the fp32 op, or the clipping would count as error."""
-    from onnx import numpy_helper
-
-    consts = {i.name: numpy_helper.to_array(i) for i in fp32_graph.initializer}
-    for n in fp32_graph.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name == "value":
-                    consts[n.output[0]] = numpy_helper.to_array(a.t)
+    consts = constant_arrays(fp32_graph)
     q_producer = {o: n.op_type for n in int8_graph.node for o in n.output}
     out: dict[str, tuple[float, float]] = {}
     for n in fp32_graph.node:
@@ -215,11 +207,7 @@ def _run_all(model_bytes: bytes, names: list[str], inputs: np.ndarray, threads: 
     return {n: np.concatenate([v.reshape(1, -1) for v in vs], axis=0) for n, vs in out.items()}
 
 
-def _weight_rows(fp32: Any, int8: Any) -> list[TensorError]:
-    from onnx import numpy_helper
-
-    f_inits = {i.name: numpy_helper.to_array(i) for i in fp32.graph.initializer}
-    q_inits = {i.name: numpy_helper.to_array(i) for i in int8.graph.initializer}
+def _weight_rows(f_inits: dict[str, np.ndarray], int8: Any, q_inits: dict[str, np.ndarray]) -> list[TensorError]:
     rows = []
     for n in int8.graph.node:
         if n.op_type != "DequantizeLinear" or n.input[0] not in q_inits:
@@ -265,7 +253,8 @@ def diagnose_onnx(int8_path: Path, fp32_path: Path, inputs: np.ndarray, *, threa
     if inputs.ndim < 1 or len(inputs) == 0:
         raise QuantizeError("diagnose needs at least one input row")
     q_model, f_model = onnx.load(str(int8_path)), onnx.load(str(fp32_path))
-    pairs = _qdq_pairs(q_model.graph)
+    q_inits = constant_arrays(q_model.graph)
+    pairs = _qdq_pairs(q_model.graph, q_inits)
     if not pairs:
         raise QuantizeError(f"{int8_path} has no QuantizeLinear -> DequantizeLinear on an activation: not a QDQ model")
     f_names = {o for n in f_model.graph.node for o in n.output} | {i.name for i in f_model.graph.input}
@@ -273,9 +262,6 @@ def diagnose_onnx(int8_path: Path, fp32_path: Path, inputs: np.ndarray, *, threa
     f_out = f_model.graph.output[0].name
     q_names = sorted({q_out, *(x for x, *_ in pairs), *(d for _, d, *_ in pairs)})
     f_want = sorted({f_out, *(x for x, *_ in pairs if x in f_names)})
-    from onnx import numpy_helper
-
-    q_inits = {i.name: numpy_helper.to_array(i) for i in q_model.graph.initializer}
     q_vals = _run_all(_with_outputs(q_model, q_names), q_names, inputs, threads, session_config)
     f_vals = _run_all(_with_outputs(f_model, f_want), f_want, inputs, threads)
     clips = _fused_clips(f_model.graph, q_model.graph)
@@ -290,7 +276,7 @@ def diagnose_onnx(int8_path: Path, fp32_path: Path, inputs: np.ndarray, *, threa
         rows.append(TensorError(x, "activation", prod, sqnr_db(ref_local, qv), drift,
                                 float(np.max(np.abs(ref_local - qv))), float(np.max(np.abs(ref_local))),
                                 float(np.ravel(scale)[0]) if scale is not None and np.size(scale) == 1 else None))
-    rows += _weight_rows(f_model, q_model)
+    rows += _weight_rows(constant_arrays(f_model.graph), q_model, q_inits)
     rows.sort(key=_sort_key)
     notes = []
     unmatched = sum(1 for x, *_ in pairs if x not in f_vals)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from quantize.artifact import OpRecord
-from quantize.census import _import_onnx
+from quantize.census import _import_onnx, constant_arrays
 from quantize.scopes import in_scope, node_module
 
 #: Operators that move or reshape data without arithmetic: float is free there.
@@ -29,15 +29,8 @@ DATA_MOVEMENT = frozenset({
 
 def vector_activation_scales(model: Any) -> list[str]:
     """Names of QuantizeLinear nodes that quantize an activation (not an initializer) with a non-scalar scale."""
-    from onnx import numpy_helper
-
     graph = model.graph
-    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for n in graph.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name == "value":
-                    inits[n.output[0]] = numpy_helper.to_array(a.t)
+    inits = constant_arrays(graph)
     bad = []
     for n in graph.node:
         if n.op_type != "QuantizeLinear" or n.input[0] in inits:
