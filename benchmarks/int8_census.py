@@ -5,8 +5,8 @@
 For the build's exported student (``WORK/export/student.onnx``) it quantizes, with the same calibration frames:
 
 * before: the recipes as they were (ORT per-tensor weights; NNCF with per-channel activation scales), and
-* after: the ``x86_64`` target's recipes (ORT U8S8 reduce_range per-channel; NNCF per-tensor activations; the first
-  three convs in float),
+* after: the ``x86_64`` target's recipes (ORT U8S8 reduce_range per-channel; NNCF per-tensor activations, all
+  moved to uint8; the first three convs in float), plus NNCF per-tensor with its own int8/uint8 mix,
 
 then asks ONNX Runtime for the graph it executes (``optimized_model_filepath``, all optimizations) and counts the
 fused integer ops (QLinearConv, QLinearAdd, ...) and the float compute ops left, and measures each artifact's
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import tempfile
 import time
 from collections import Counter
@@ -77,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             "onnxruntime", {**after["onnxruntime"], "per_channel": False, "keep_float": []}, model),
         "onnxruntime after (x86_64 recipe)": make_recipe("onnxruntime", after["onnxruntime"], model),
         "nncf before (per-channel activation scales, stem int8)": make_recipe(
-            "nncf", {**after["nncf"], "per_channel_activations": True, "keep_float": []}, model),
+            "nncf", {**after["nncf"], "per_channel_activations": True, "activation_dtype": None, "keep_float": []},
+            model),
+        "nncf per-tensor, NNCF's int8/uint8 activation mix": make_recipe(
+            "nncf", {**after["nncf"], "activation_dtype": None}, model),
         "nncf after (x86_64 recipe)": make_recipe("nncf", after["nncf"], model),
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             art = quantize(recipe, calibration=data.calibration, fp32_onnx=fp32,
-                           out_dir=scratch / name.split(" (")[0].replace(" ", "_"))
+                           out_dir=scratch / re.sub(r"[^A-Za-z0-9]+", "_", name.split(" (")[0]).strip("_"))
         except Exception as exc:  # noqa: BLE001 - a refused recipe is a result too (the graph check)
             rows.append({"artifact": name, "refused": f"{type(exc).__name__}: {exc}"})
             print(f"{name}: refused: {exc}", flush=True)

@@ -92,6 +92,80 @@ def test_float_op_budget_refuses_and_leaves_no_artifact(tiny: SimpleNamespace, t
     assert [op.name for op in art.float_ops if op.op_type == "Conv"] == [conv]
 
 
+def _executed_ops(model: Path) -> dict[str, int]:
+    """Op types of the graph ONNX Runtime runs after its optimizations (QDQ fused into QLinear* where it can)."""
+    import onnx
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(model.with_suffix(".opt.onnx"))
+    ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    ops: dict[str, int] = {}
+    for n in onnx.load(opts.optimized_model_filepath).graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return ops
+
+
+def test_nncf_mixed_activation_types_are_refused_and_unified_convs_fuse(tiny: SimpleNamespace, tmp_path: Path) -> None:
+    """NNCF writes int8 after the signed input and uint8 after each ReLU: ORT leaves such convs in float. The graph
+    check refuses that; the default recipe moves every activation to uint8 and every conv fuses."""
+    _skip_if_missing("nncf")
+    import onnx
+
+    from quantize.backends.nncf_onnx import NNCFRecipe
+    from quantize.graphcheck import mixed_activation_types
+
+    with pytest.raises(QuantizeError, match="int8 and uint8 activations on their two sides"):
+        quantize(NNCFRecipe(activation_dtype=None), fp32_onnx=tiny.onnx, calibration=tiny.calib,
+                 out_dir=tmp_path / "mixed")
+    assert not list((tmp_path / "mixed").glob("*.onnx"))
+    for dtype in ("uint8", "int8"):
+        art = quantize(NNCFRecipe(activation_dtype=dtype), fp32_onnx=tiny.onnx, calibration=tiny.calib,
+                       out_dir=tmp_path / dtype)
+        assert mixed_activation_types(onnx.load(str(art.path))) == []
+        ops = _executed_ops(art.path)
+        assert ops.get("QLinearConv") == 3 and "Conv" not in ops, ops
+
+
+def test_unify_activation_dtype_changes_no_value(ort_artifact, tiny: SimpleNamespace, tmp_path: Path) -> None:
+    """An activation moved int8 -> uint8 (zero point + 128) holds the same values: ORT gives the same outputs."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from quantize.graphcheck import check_artifact, mixed_activation_types
+    from quantize.qdq import unify_activation_dtype
+
+    model = onnx.load(str(ort_artifact.path))
+    inits = {i.name: i for i in model.graph.initializer}
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    consumers = [n for n in model.graph.node if conv.output[0] in n.input]
+    q = consumers[0] if consumers[0].op_type == "QuantizeLinear" else next(
+        n for n in model.graph.node if n.op_type == "QuantizeLinear" and consumers[0].output[0] in n.input)
+    zp = numpy_helper.to_array(inits[q.input[2]])
+    kind = zp.dtype.name  # the recipe's own activation type; the one conv output is moved to the other
+    shift, to = (128, np.uint8) if kind == "int8" else (-128, np.int8)
+    other = (zp.astype(np.int16) + shift).astype(to)
+    inits[q.input[2]].CopyFrom(numpy_helper.from_array(other, q.input[2]))
+    mixed = tmp_path / "mixed.onnx"
+    onnx.save(model, str(mixed))
+    assert conv.name in mixed_activation_types(onnx.load(str(mixed)))
+    assert any("int8 and uint8" in p for p in check_artifact(mixed, ort_artifact.ops))
+
+    model = onnx.load(str(mixed))
+    assert unify_activation_dtype(model, kind) == 1
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(model, str(fixed))
+    assert check_artifact(fixed, ort_artifact.ops) == []
+    name = ort_artifact.inputs[0].name
+    ref, mix, out = (np.concatenate([ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(
+        None, {name: tiny.val[i:i + 1]})[0] for i in range(8)]) for p in (ort_artifact.path, mixed, fixed))
+    np.testing.assert_array_equal(out, ref)
+    # run in float, the mixed graph gives the same values up to float rounding (the grid did not move)
+    np.testing.assert_allclose(mix, ref, atol=0.05)
+
+
 # --- keep_float scopes ------------------------------------------------------------------------------------------
 def test_scope_names_follow_the_exporter() -> None:
     from quantize.scopes import node_module
