@@ -325,26 +325,83 @@ def _reference_resolver() -> Any:
     return OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
 
 
+def _op_outputs(path: Path) -> list[tuple[str, str]]:
+    """(op type, output tensor name) of every compute op of a .tflite in execution order; QUANTIZE / DEQUANTIZE
+    (what INT8 adds) are left out so that the fp32 and INT8 sequences line up."""
+    from quantize.runners import _interpreter_cls
+
+    it = _interpreter_cls()(model_path=str(path), num_threads=1,
+                            experimental_op_resolver_type=_reference_resolver())
+    it.allocate_tensors()
+    names = {d["index"]: d.get("name", "") for d in it.get_tensor_details()}
+    out = []
+    for op in it._get_ops_details():  # noqa: SLF001 - the only op-level view ai-edge-litert exposes
+        if op["op_name"] in ("QUANTIZE", "DEQUANTIZE") or not len(op["outputs"]):
+            continue
+        out.append((op["op_name"], names.get(int(op["outputs"][0]), "")))
+    return out
+
+
+def _tensor_pairs(int8_path: Path, fp32_path: Path) -> dict[str, tuple[str, str]]:
+    """INT8 tensor name -> (fp32 tensor name, "OP #k"): by name where litert-torch kept it, else by the position of
+    the producing op in the two models' compute-op sequences (aligned with difflib where they differ)."""
+    import difflib
+
+    f_ops, q_ops = _op_outputs(fp32_path), _op_outputs(int8_path)
+    pairs: dict[str, tuple[str, str]] = {}
+    seen: dict[str, int] = {}
+    labels = []
+    for t, _ in q_ops:
+        seen[t] = seen.get(t, 0) + 1
+        labels.append(f"{t} #{seen[t]}")
+    f_names = {n for _, n in f_ops}
+    for (_, name), label in zip(q_ops, labels, strict=True):
+        if name in f_names:
+            pairs[name] = (name, label)
+    matcher = difflib.SequenceMatcher(None, [t for t, _ in f_ops], [t for t, _ in q_ops], autojunk=False)
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            q_name = q_ops[block.b + k][1]
+            pairs.setdefault(q_name, (f_ops[block.a + k][1], labels[block.b + k]))
+    return pairs
+
+
+def _short(name: str, keep: int = 3) -> str:
+    """The last ``keep`` scopes of a litert-torch tensor name without their Python module paths
+    ("a.b.Sequential_blocks/c.InvertedResidual_1/d.Conv2d_conv_pw;" -> "Sequential_blocks/InvertedResidual_1/...")."""
+    parts = [p.rsplit(".", 1)[-1] for p in name.rstrip(";").split(";")[0].split("/") if p]
+    return "/".join(parts[-keep:]) or name
+
+
 def diagnose_tflite(int8_path: Path, fp32_path: Path, inputs: np.ndarray) -> DiagnoseReport:
-    """Per-tensor SQNR of an INT8 .tflite against the fp32 .tflite of the same torch model, matched by tensor name
-    (litert-torch names tensors after the torch graph, so most activations match). No local error exists in a
-    .tflite (the quantized tensor is all there is): ``local`` is the drift there."""
+    """Per-tensor SQNR of an INT8 .tflite against the fp32 .tflite of the same torch model. Tensors are paired by
+    name where litert-torch kept the torch name in both, else by the position of their producing op among the
+    compute ops (QUANTIZE / DEQUANTIZE left out): the i-th CONV_2D of one model is the i-th of the other. No local
+    error exists in a .tflite (the quantized tensor is all there is): ``local`` is the drift there."""
     int8_path, fp32_path = Path(int8_path), Path(fp32_path)
     for p in (int8_path, fp32_path):
         if not p.is_file():
             raise QuantizeError(f"model not found: {p}")
     q_vals, q_scales, q_out = _tflite_tensors(int8_path, inputs)
     f_vals, _, f_out = _tflite_tensors(fp32_path, inputs)
+    pairs = _tensor_pairs(int8_path, fp32_path)
     rows = []
+    by_name = by_position = 0
     for name, qv in q_vals.items():
-        if q_scales.get(name) is None or name not in f_vals or f_vals[name].shape != qv.shape:
+        if q_scales.get(name) is None or name not in pairs:
             continue
-        ref = f_vals[name]
+        f_name, label = pairs[name]
+        ref = f_vals.get(f_name)
+        if ref is None or ref.shape != qv.shape:
+            continue
+        by_name += f_name == name
+        by_position += f_name != name
         s = sqnr_db(ref, qv)
-        rows.append(TensorError(name, "activation", "tflite tensor", s, s, float(np.max(np.abs(ref - qv))),
-                                float(np.max(np.abs(ref))), q_scales[name]))
+        rows.append(TensorError(f"{label}: {_short(name)}", "activation", "tflite tensor", s, s,
+                                float(np.max(np.abs(ref - qv))), float(np.max(np.abs(ref))), q_scales[name]))
     rows.sort(key=_sort_key)
-    notes = [f"{len(rows)} of {sum(1 for v in q_scales.values() if v is not None)} quantized tensors matched by name"]
+    n_quant = sum(1 for v in q_scales.values() if v is not None)
+    notes = [f"{len(rows)} of {n_quant} quantized tensors matched ({by_name} by name, {by_position} by op position)"]
     return DiagnoseReport(str(int8_path), str(fp32_path), "litert", int(len(inputs)), tuple(rows),
                           sqnr_db(f_vals[f_out], q_vals[q_out]), float(np.max(np.abs(f_vals[f_out] - q_vals[q_out]))),
                           tuple(notes))

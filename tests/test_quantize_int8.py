@@ -231,6 +231,29 @@ def test_diagnose_names_a_deliberately_broken_layer(ort_artifact, tiny: SimpleNa
     assert json_path.is_file()
 
 
+def test_diagnose_tflite_pairs_every_conv_by_op_position(tiny: SimpleNamespace, tmp_path: Path) -> None:
+    """litert-torch renames most tensors between the fp32 and the INT8 .tflite: the diagnosis pairs them by the
+    position of their producing op, so every quantized conv output gets a row, worst first."""
+    _skip_if_missing("litert")
+    import litert_torch
+    import torch
+
+    from quantize.backends.litert import LiteRTRecipe
+    from quantize.diagnose import diagnose
+
+    fp32 = tmp_path / "fp32.tflite"
+    with torch.no_grad():
+        litert_torch.convert(tiny.module.eval(), (tiny.example,)).export(str(fp32))
+    art = quantize(LiteRTRecipe(input_dtype="float32", output_dtype="float32"), torch_model=tiny.module,
+                   example_input=tiny.example, calibration=tiny.calib, out_dir=tmp_path / "q")
+    rep = diagnose(art.path, fp32, tiny.val[:4])
+    convs = [r for r in rep.rows if r.tensor.startswith("CONV_2D #")]
+    assert sorted(r.tensor.split(":")[0] for r in convs) == ["CONV_2D #1", "CONV_2D #2", "CONV_2D #3"], rep.rows
+    assert all(15 < r.drift_sqnr_db < 80 for r in convs), [(r.tensor, r.drift_sqnr_db) for r in convs]
+    assert [r.drift_sqnr_db for r in rep.rows] == sorted(r.drift_sqnr_db for r in rep.rows)
+    assert "by op position" in rep.notes[0]
+
+
 def test_diagnose_refuses_mixed_kinds(ort_artifact, tiny: SimpleNamespace) -> None:
     from quantize.diagnose import diagnose
 
