@@ -11,7 +11,8 @@
 # android_demo/.tools); when it is missing, this script runs run_jvm_tests.sh first, which installs it and also
 # runs iqa-core's own tests.
 #
-# Environment: FETALEDGE_TOOLS and KOTLIN_VERSION as in run_jvm_tests.sh.
+# Environment: FETALEDGE_TOOLS, KOTLIN_VERSION and FETALEDGE_GOLDENS (the shared goldens, default <repo>/tests/goldens)
+# as in run_jvm_tests.sh.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +23,7 @@ CORE="$HERE/iqa-core/src/main/kotlin"
 APP_MAIN="$HERE/app/src/main/kotlin/org/fetaledge/demo/core"
 APP_TEST="$HERE/app/src/test/kotlin"
 APP_RES="$HERE/app/src/test/resources"
+GOLDENS="${FETALEDGE_GOLDENS:-$(cd "$HERE/.." && pwd)/tests/goldens}"
 OUT="$HERE/build/app-jvm"
 
 say() { printf '[run_app_jvm_tests] %s\n' "$*" >&2; }
@@ -70,6 +72,7 @@ else
 fi
 
 say "running JUnit (app core helpers)"
-java -jar "$JUNIT_DIR/junit-platform-console-standalone.jar" \
+[ -d "$GOLDENS" ] || die "golden folder not found: $GOLDENS (set FETALEDGE_GOLDENS)"
+java -Dfetaledge.goldens="$GOLDENS" -jar "$JUNIT_DIR/junit-platform-console-standalone.jar" \
     --class-path "$OUT/iqa-core:$OUT/main:$OUT/test:$APP_RES:$STDLIB" --scan-classpath "$OUT/test" \
     --fail-if-no-tests --disable-banner --disable-ansi-colors --details=tree

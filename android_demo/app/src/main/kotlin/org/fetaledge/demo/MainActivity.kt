@@ -32,6 +32,7 @@ class MainActivity : ComponentActivity() {
 
     private lateinit var content: View
     private lateinit var errorPanel: View
+    private lateinit var errorTitle: TextView
     private lateinit var errorText: TextView
     private lateinit var errorHint: TextView
     private lateinit var frameCaption: TextView
@@ -64,6 +65,7 @@ class MainActivity : ComponentActivity() {
         }
         content = findViewById(R.id.content)
         errorPanel = findViewById(R.id.errorPanel)
+        errorTitle = findViewById(R.id.errorTitle)
         errorText = findViewById(R.id.errorText)
         errorHint = findViewById(R.id.errorHint)
         frameCaption = findViewById(R.id.frameCaption)
@@ -103,21 +105,33 @@ class MainActivity : ComponentActivity() {
 
     private fun render(s: UiState) {
         val load = s.load
-        errorPanel.visibility = if (load is LoadState.Failed) View.VISIBLE else View.GONE
-        content.visibility = if (load is LoadState.Failed) View.GONE else View.VISIBLE
-        if (load is LoadState.Failed) {
-            errorText.text = load.problem
-            errorHint.text = load.hint?.let { getString(R.string.error_fix, it) } ?: ""
+        val check = s.selfCheck
+        // Two full-screen stops: a bundle that cannot be used, and a self-check that blocks use. Neither leaves a
+        // control that could start a sweep.
+        val stop: Triple<String, String, String?>? = when {
+            load is LoadState.Failed -> Triple(getString(R.string.error_title), load.problem, load.hint?.let { getString(R.string.error_fix, it) })
+            check is SelfCheckState.Blocked -> Triple(getString(R.string.blocked_title), check.reason, getString(R.string.blocked_hint))
+            else -> null
+        }
+        errorPanel.visibility = if (stop != null) View.VISIBLE else View.GONE
+        content.visibility = if (stop != null) View.GONE else View.VISIBLE
+        if (stop != null) {
+            errorTitle.text = stop.first
+            errorText.text = stop.second
+            errorHint.text = stop.third ?: ""
+            replayButton.isEnabled = false
+            stopButton.isEnabled = false
             return
         }
-        val info = (load as? LoadState.Ready)?.info
+        val info = (check as? SelfCheckState.Passed)?.info
         renderModel(info)
-        renderSelfCheck(s.selfCheck)
+        renderSelfCheck(check)
         renderSweep(s.sweep, info)
-        val checkDone = s.selfCheck is SelfCheckState.Done || s.selfCheck is SelfCheckState.Failed
-        replayButton.isEnabled = info != null && checkDone && s.replayProblem == null && !s.sweep.running
+        // Only a PASSED self-check enables sweeps (never Blocked, never while it runs).
+        replayButton.isEnabled = info != null && s.replayProblem == null && !s.sweep.running
         stopButton.isEnabled = s.sweep.running
         val notices = ArrayList<String>()
+        info?.fallbackNote?.let { notices.add(it) }
         s.replayProblem?.let { notices.add(getString(R.string.replay_unavailable, it)) }
         if (s.sweep.lateFrames > 0) notices.add(getString(R.string.late_frames, s.sweep.lateFrames))
         s.sweep.error?.let { notices.add(getString(R.string.sweep_error, it)) }
@@ -152,22 +166,16 @@ class MainActivity : ComponentActivity() {
                 selfCheckText.setTextColor(color(R.color.text))
             }
             is SelfCheckState.Running -> {
-                selfCheckText.text = getString(R.string.selfcheck_running, c.done, c.total)
+                selfCheckText.text = getString(R.string.selfcheck_running, c.model, c.done, c.total)
                 selfCheckText.setBackgroundColor(color(R.color.check_running))
                 selfCheckText.setTextColor(color(R.color.on_state))
             }
-            is SelfCheckState.Done -> {
-                val lines = listOf(getString(R.string.selfcheck_done, c.report.summary(), String.format(Locale.ROOT, "%.1f", c.msPerFrame))) +
-                    c.report.problems.take(3)
-                selfCheckText.text = lines.joinToString("\n")
-                selfCheckText.setBackgroundColor(color(if (c.report.passed) R.color.check_pass else R.color.check_fail))
+            is SelfCheckState.Passed -> {
+                selfCheckText.text = getString(R.string.selfcheck_done, c.report.summary(), String.format(Locale.ROOT, "%.1f", c.msPerFrame))
+                selfCheckText.setBackgroundColor(color(if (c.info.fallbackNote == null) R.color.check_pass else R.color.check_running))
                 selfCheckText.setTextColor(color(R.color.on_state))
             }
-            is SelfCheckState.Failed -> {
-                selfCheckText.text = getString(R.string.selfcheck_failed, c.reason)
-                selfCheckText.setBackgroundColor(color(R.color.check_fail))
-                selfCheckText.setTextColor(color(R.color.on_state))
-            }
+            is SelfCheckState.Blocked -> Unit // rendered full screen by render()
         }
     }
 
