@@ -37,6 +37,7 @@ from fetaledge.runtime.goldens import (
     SPEC_DIR,
     GoldenCase,
     encode_json,
+    geometry_pattern,
     golden_document,
     letterbox_record,
     spec_error_field,
@@ -574,6 +575,8 @@ GEOMETRY_CASES: list[tuple[str, int, int, int, int, int, bool]] = [
     ("egypt_rgb_400x450_into_224", 450, 400, 3, 224, 224, False),
     ("uganda_600x500_into_224", 500, 600, 1, 224, 224, False),
     ("acouslic_into_224", 562, 744, 1, 224, 224, False),
+    # A probe streaming ARGB_8888 at 800x540 (Clarius Cast-like) into the ACOUSLIC raw size: the app's live path.
+    ("probe_argb_800x540_into_acouslic", 540, 800, 3, 562, 744, False),
 ]
 
 
@@ -648,6 +651,54 @@ def _with_trajectory(case: GoldenCase) -> dict[str, Any]:
 
 
 SELFCHECK_DIR = "selfcheck"
+LIVE_DIR = "live"
+#: Frame k of the live golden: the geometry pattern (colour) scaled by the integer weight w_k.
+LIVE_PATTERN = "v_k(y, x, c) = (v(y, x, c) * w_k) // 255, v the geometry input_pattern (colour), w_k = weights[k]"
+
+
+def _live_frames(height: int, width: int, weights: Sequence[int]) -> Any:
+    import numpy as np
+
+    base = geometry_pattern(height, width, 3).astype(np.int64)
+    return (((base * w) // 255).astype(np.uint8) for w in weights)
+
+
+def live_golden_document() -> dict[str, Any]:
+    """A live sweep for the app's probe path: colour 540x800 frames (:data:`LIVE_PATTERN`), pushed by the Kotlin
+    simulated probe as ARGB_8888, made grey (BT.601) and letterboxed to 562x744; Python's
+    :func:`fetaledge.runtime.classifier.process_sweep` on the same frames, with a stand-in scorer (the mean of the
+    fitted frame / 120, capped at 1), gives each fitted frame's sha256 and probability and the decisions. The Kotlin
+    test scores a frame by looking its sha256 up here, so one byte of difference in conversion or letterbox fails."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from fetaledge.runtime.classifier import process_sweep
+    from fetaledge.runtime.geometry import fit_frame, to_grey
+
+    h, w, oh, ow = 540, 800, 562, 744
+    n = 30
+    weights = [int(round(40 + 215 * max(0.0, 1.0 - ((k - 16) / 7.0) ** 2))) for k in range(n)]
+    records: list[dict[str, Any]] = []
+
+    class _Scorer:  # the part of FrameClassifier that process_sweep uses, over the letterbox of fetaledge.runtime
+        spec = SimpleNamespace(decision=REALISTIC)
+
+        def probability(self, frame: Any) -> float:
+            fitted = fit_frame(to_grey(frame), oh, ow, "letterbox")
+            p = min(1.0, float(fitted.mean()) / 120.0)
+            records.append({"sha256": hashlib.sha256(fitted.tobytes()).hexdigest(), "probability": p})
+            return p
+
+    result = process_sweep(_Scorer(), _live_frames(h, w, weights))  # type: ignore[arg-type]
+    return {
+        "format": GOLDEN_FORMAT,
+        "description": "live probe path: " + " ".join((live_golden_document.__doc__ or "").split()),
+        "frame_pattern": LIVE_PATTERN, "input_pattern": GEOMETRY_PATTERN,
+        "height": h, "width": w, "out_height": oh, "out_width": ow, "weights": weights,
+        "params": REALISTIC.to_dict(),
+        "frames": records,
+        "expected": {"events": [e.to_dict() for e in result.events], "verdict": result.verdict.to_dict()},
+    }
 
 
 def _shifted(probs: Sequence[float], delta: float, alternate: bool = False) -> list[float]:
@@ -697,11 +748,13 @@ def golden_documents() -> dict[str, dict[str, Any]]:
     docs[f"{SPEC_DIR}/spec_cases.json"] = spec_golden_document()
     docs[f"{GEOMETRY_DIR}/letterbox_cases.json"] = geometry_golden_document()
     docs[f"{SELFCHECK_DIR}/sweep_rule.json"], docs[f"{SELFCHECK_DIR}/sweep.json"] = selfcheck_golden_document()
+    docs[f"{LIVE_DIR}/probe_sweep.json"] = live_golden_document()
     return docs
 
 
 def _owned_files(root: Path) -> list[Path]:
-    return sorted(p for d in (DECISION_DIR, SPEC_DIR, GEOMETRY_DIR, SELFCHECK_DIR) for p in (root / d).glob("*.json"))
+    owned = (DECISION_DIR, SPEC_DIR, GEOMETRY_DIR, SELFCHECK_DIR, LIVE_DIR)
+    return sorted(p for d in owned for p in (root / d).glob("*.json"))
 
 
 def write_goldens(root: Path) -> list[Path]:

@@ -23,7 +23,8 @@ FILES = sorted(GOLDEN_DIR.glob("*.json"))
 
 def _owned() -> list[Path]:
     return sorted([*GOLDEN_DIR.glob("*.json"), *(GOLDEN_ROOT / "spec").glob("*.json"),
-                   *(GOLDEN_ROOT / "geometry").glob("*.json"), *(GOLDEN_ROOT / "selfcheck").glob("*.json")])
+                   *(GOLDEN_ROOT / "geometry").glob("*.json"), *(GOLDEN_ROOT / "selfcheck").glob("*.json"),
+                   *(GOLDEN_ROOT / "live").glob("*.json")])
 
 
 def _digest_all() -> dict[str, str]:
