@@ -19,6 +19,10 @@ import kotlinx.coroutines.withContext
 import org.fetaledge.demo.core.Attempt
 import org.fetaledge.demo.core.BestFrame
 import org.fetaledge.demo.core.BundleSelfCheck
+import org.fetaledge.demo.core.ChosenFrameExport
+import org.fetaledge.demo.core.NpyRecordedFrames
+import org.fetaledge.demo.core.ProbeAdapter
+import org.fetaledge.demo.core.SimulatedProbe
 import org.fetaledge.demo.core.ModelSelector
 import org.fetaledge.demo.core.FrameResult
 import org.fetaledge.demo.core.FrameSource
@@ -33,6 +37,7 @@ import org.fetaledge.demo.core.formatVerdict
 import org.fetaledge.demo.core.liteRtCandidates
 import org.fetaledge.iqa.IqaException
 import org.fetaledge.iqa.SweepVerdict
+import java.io.File
 import java.util.concurrent.Executors
 
 sealed interface LoadState {
@@ -79,6 +84,10 @@ data class SweepUi(
     val msPerFrame: Double? = null,
     val lateFrames: Int = 0,
     val droppedFrames: Int = 0,
+    /** True for a live source (probe): ended by endLiveSweep(), which gives the verdict. */
+    val live: Boolean = false,
+    /** Where the chosen frame was exported (PNG + JSON), once it was. */
+    val exported: String? = null,
 )
 
 data class UiState(
@@ -94,11 +103,12 @@ data class UiState(
  * recorded one, or any [FrameSource]). All inference runs on ONE background thread ("iqa-inference": the LiteRT
  * interpreter is not thread-safe), never on the UI thread; the UI observes [state].
  *
- * How a probe SDK plugs in (see FrameSource and PushFrameSource in core/Frames.kt):
+ * How a probe SDK plugs in (ProbeAdapter in core/ProbeAdapter.kt; SimulatedProbe is the worked example):
  * ```
- * val source = PushFrameSource(height = 562, width = 744, description = "probe XYZ")
- * sdk.onGreyFrame { buffer, rowStride, tNanos -> source.offer(buffer, rowStride, tNanos) }
- * viewModel.startSweep(source)          // ... and at the end of the sweep: viewModel.endLiveSweep()
+ * val adapter = viewModel.startLiveSweep("Clarius (live)")!!     // after a PASSED self-check
+ * adapter.check(800, 540)                                         // the spec's other_sizes rule, before streaming
+ * clarius.onNewImage { argb: IntArray, w: Int, h: Int -> adapter.offerArgb(argb, w, h) }   // SDK thread
+ * viewModel.endLiveSweep()                                        // at the end of the sweep: the verdict
  * ```
  */
 class IqaViewModel(application: Application) : AndroidViewModel(application) {
@@ -113,6 +123,8 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
     private var startupJob: Job? = null
     private var sweepJob: Job? = null
     private var liveSource: PushFrameSource? = null
+    private var probe: SimulatedProbe? = null
+    private var chosen: Pair<SweepVerdict, BestFrame>? = null
 
     init {
         startupJob = viewModelScope.launch {
@@ -215,7 +227,8 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
                 }
                 return@launch
             }
-            _state.update { it.copy(sweep = SweepUi(running = true, source = source.description, frameCount = source.frameCount)) }
+            chosen = null
+            _state.update { it.copy(sweep = SweepUi(running = true, source = source.description, frameCount = source.frameCount, live = source is PushFrameSource)) }
             val listener = UiSweepListener(source, b.spec.input.width, b.spec.input.height)
             try {
                 runInterruptible(inference) {
@@ -239,12 +252,79 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
 
     /** Stop the running sweep without a verdict. */
     fun stopSweep() {
+        probe?.stop()
         sweepJob?.cancel()
     }
 
     /** End a live sweep: the frames already taken get their verdict. */
     fun endLiveSweep() {
+        probe?.stop()
         liveSource?.endSweep()
+    }
+
+    /**
+     * A live source for a probe: frames offered to the returned adapter (any thread, any size and pixel layout the
+     * adapter takes) are converted and fitted to the spec's input, and the sweep runs as for the replay. The
+     * integration calls adapter.endSweep() (or [endLiveSweep]) at the end of the sweep.
+     */
+    fun startLiveSweep(description: String): ProbeAdapter? {
+        val b = bundle ?: return null
+        val source = PushFrameSource(b.spec.input.height, b.spec.input.width, description)
+        startSweep(source)
+        return ProbeAdapter(b.spec.input, source)
+    }
+
+    /** The example integration: the bundle's recorded sweep streamed by a simulated probe at 25 fps, as ARGB. */
+    fun startSimulatedProbe() {
+        val frames = bundle?.frames ?: return
+        val p = SimulatedProbe(NpyRecordedFrames(frames), fps = 25.0)
+        val adapter = startLiveSweep(p.description) ?: return
+        probe?.stop()
+        probe = p
+        p.start(adapter)
+    }
+
+    /**
+     * Write the chosen frame of the last sweep as PNG + JSON (decision and provenance) into the app's external
+     * files folder (exports/; no permission needed; adb pull or a file manager reaches it). Each file is written
+     * under a temporary name and renamed, so an export is whole or absent.
+     */
+    fun exportChosenFrame() {
+        val (verdict, best) = chosen ?: return
+        val b = bundle ?: return
+        val passed = _state.value.selfCheck as? SelfCheckState.Passed ?: return
+        val model = b.spec.models.first { it.name == passed.info.name }
+        val source = _state.value.sweep.source ?: "?"
+        viewModelScope.launch {
+            val where = try {
+                withContext(inference) {
+                    val dir = File(getApplication<Application>().getExternalFilesDir(null), "exports").also { it.mkdirs() }
+                    val now = System.currentTimeMillis()
+                    val stamp = ChosenFrameExport.stamp(now)
+                    val png = File(dir, "chosen_$stamp.png")
+                    val json = File(dir, "chosen_$stamp.json")
+                    val bitmap = GreyBitmaps.create(best.pixels, b.spec.input.width, b.spec.input.height)
+                    writeAtomically(png) { out -> check(bitmap.compress(Bitmap.CompressFormat.PNG, 100, out)) { "PNG encoding failed" } }
+                    val text = ChosenFrameExport.json(verdict, best, b.spec, model, passed.report.summary(), source, png.name,
+                        ChosenFrameExport.stamp(now))
+                    writeAtomically(json) { out -> out.write(text.toByteArray(Charsets.UTF_8)) }
+                    json.absolutePath
+                }
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: Exception) {
+                Log.e(TAG, "export failed", e)
+                "export failed: ${e.message}"
+            }
+            Log.i(TAG, "exported $where")
+            _state.update { it.copy(sweep = it.sweep.copy(exported = where)) }
+        }
+    }
+
+    private fun writeAtomically(target: File, write: (java.io.OutputStream) -> Unit) {
+        val tmp = File(target.parentFile, ".${target.name}.tmp")
+        tmp.outputStream().use(write)
+        if (!tmp.renameTo(target)) throw java.io.IOException("cannot rename $tmp to $target")
     }
 
     /** Turns the runner's callbacks (inference thread) into UI state. */
@@ -295,6 +375,7 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
 
         override fun onFinished(verdict: SweepVerdict, best: BestFrame?) {
             Log.i(TAG, formatVerdict(verdict))
+            chosen = if (best != null && verdict.frame == best.index) verdict to best else null
             _state.update { s ->
                 s.copy(sweep = s.sweep.copy(verdict = verdict, inPlane = false, events = (listOf(formatVerdict(verdict)) + s.sweep.events).take(MAX_EVENTS)))
             }
@@ -302,6 +383,7 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
     }
 
     override fun onCleared() {
+        probe?.stop()
         liveSource?.close()
         val clf = scorer
         // viewModelScope is cancelled by now (running work is being interrupted); close the interpreter on its own

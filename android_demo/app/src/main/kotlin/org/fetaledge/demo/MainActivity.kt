@@ -3,6 +3,7 @@ package org.fetaledge.demo
 import android.graphics.Bitmap
 import android.os.Bundle
 import android.view.View
+import android.view.WindowManager
 import android.widget.Button
 import android.widget.ImageView
 import android.widget.RadioGroup
@@ -46,6 +47,8 @@ class MainActivity : ComponentActivity() {
     private lateinit var fpsGroup: RadioGroup
     private lateinit var replayButton: Button
     private lateinit var stopButton: Button
+    private lateinit var liveButton: Button
+    private lateinit var exportButton: Button
     private lateinit var noticeText: TextView
     private lateinit var selfCheckText: TextView
     private lateinit var modelText: TextView
@@ -79,6 +82,8 @@ class MainActivity : ComponentActivity() {
         fpsGroup = findViewById(R.id.fpsGroup)
         replayButton = findViewById(R.id.replayButton)
         stopButton = findViewById(R.id.stopButton)
+        liveButton = findViewById(R.id.liveButton)
+        exportButton = findViewById(R.id.exportButton)
         noticeText = findViewById(R.id.noticeText)
         selfCheckText = findViewById(R.id.selfCheckText)
         modelText = findViewById(R.id.modelText)
@@ -86,6 +91,11 @@ class MainActivity : ComponentActivity() {
 
         replayButton.setOnClickListener { vm.startReplay(selectedFps()) }
         stopButton.setOnClickListener { vm.stopSweep() }
+        liveButton.setOnClickListener {
+            val sweep = vm.state.value.sweep
+            if (sweep.running && sweep.live) vm.endLiveSweep() else vm.startSimulatedProbe()
+        }
+        exportButton.setOnClickListener { vm.exportChosenFrame() }
 
         lifecycleScope.launch {
             repeatOnLifecycle(Lifecycle.State.STARTED) {
@@ -121,6 +131,9 @@ class MainActivity : ComponentActivity() {
             errorHint.text = stop.third ?: ""
             replayButton.isEnabled = false
             stopButton.isEnabled = false
+            liveButton.isEnabled = false
+            exportButton.isEnabled = false
+            keepScreenOn(false)
             return
         }
         val info = (check as? SelfCheckState.Passed)?.info
@@ -130,13 +143,25 @@ class MainActivity : ComponentActivity() {
         // Only a PASSED self-check enables sweeps (never Blocked, never while it runs).
         replayButton.isEnabled = info != null && s.replayProblem == null && !s.sweep.running
         stopButton.isEnabled = s.sweep.running
+        liveButton.isEnabled = info != null && s.replayProblem == null && (!s.sweep.running || s.sweep.live)
+        liveButton.text = getString(if (s.sweep.running && s.sweep.live) R.string.live_end else R.string.live_start)
+        val v = s.sweep.verdict
+        exportButton.isEnabled = info != null && !s.sweep.running && v != null && v.verdict == Verdict.USABLE
+        // A sweep must not be cut short by the screen timing out while the operator holds the probe.
+        keepScreenOn(s.sweep.running)
         val notices = ArrayList<String>()
         info?.fallbackNote?.let { notices.add(it) }
         s.replayProblem?.let { notices.add(getString(R.string.replay_unavailable, it)) }
         if (s.sweep.lateFrames > 0) notices.add(getString(R.string.late_frames, s.sweep.lateFrames))
+        if (s.sweep.droppedFrames > 0) notices.add(getString(R.string.dropped_frames, s.sweep.droppedFrames))
+        s.sweep.exported?.let { notices.add(getString(R.string.exported, it)) }
         s.sweep.error?.let { notices.add(getString(R.string.sweep_error, it)) }
         noticeText.visibility = if (notices.isEmpty()) View.GONE else View.VISIBLE
         noticeText.text = notices.joinToString("\n")
+    }
+
+    private fun keepScreenOn(on: Boolean) {
+        if (on) window.addFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON) else window.clearFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON)
     }
 
     private fun renderModel(info: ModelInfo?) {
