@@ -1,6 +1,6 @@
 """The device runtime without LiteRT: ``infer`` falls back to the next model whose runtime is installed (saying
 which and why), ``verify`` checks what it can run, names what it cannot (with the pip line) and fails only on a
-real mismatch. On a bundle of the session's tiny build, re-assembled with its LiteRT export as the primary."""
+real mismatch. On the session's ``litert_bundle`` (conftest.py): the tiny build with its LiteRT export first."""
 
 from __future__ import annotations
 
@@ -8,52 +8,21 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import LITERT, ORT  # noqa: E402
 
 from fetaledge.cli import main
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import sha256_file
 from fetaledge.runtime.classifier import FrameClassifier
-from fetaledge.runtime.spec import load_spec
 from fetaledge.runtime.verify import verify_bundle
-
-LITERT = "student-fp32-litert"
-ORT = "student-fp32-onnxruntime"
 
 
 def _no_litert(mp: pytest.MonkeyPatch) -> None:
     """ai-edge-litert (and the old tflite-runtime) unimportable, as on `pip install fetaledge`."""
     for mod in ("ai_edge_litert", "ai_edge_litert.interpreter", "tflite_runtime", "tflite_runtime.interpreter"):
         mp.setitem(sys.modules, mod, None)
-
-
-@pytest.fixture(scope="module")
-def litert_bundle(tiny_build, tmp_path_factory) -> Path:
-    """The tiny build's bundle again, with the LiteRT export of the same student first (the primary) and the fp32
-    ONNX model after it, written by the real bundle writer (goldens recorded by each model here)."""
-    pytest.importorskip("ai_edge_litert")
-    from fetaledge.bundle import ShippedModel, write_bundle
-
-    src = tiny_build["bundle"]
-    spec = load_spec(src / "iqa_spec.json")
-    frames_doc = json.loads((src / "goldens" / "frames.json").read_text())
-    tflite = tiny_build["work"] / "export" / "student.tflite"
-    assert tflite.is_file(), "the tiny build exports a TFLite student"
-    out = tmp_path_factory.mktemp("litert_bundle") / "bundle"
-    write_bundle(
-        out,
-        shipped=[ShippedModel(LITERT, tflite, "litert", "fp32"),
-                 ShippedModel(ORT, src / spec.model(ORT).file, "onnxruntime", "fp32")],
-        raw_hw=(spec.input.height, spec.input.width), decision=spec.decision, threads=1,
-        provenance={"target": "arm64"}, report={}, report_md="test bundle\n",
-        golden_frames=np.stack([np.load(src / e["file"]) for e in frames_doc["frames"]]),
-        golden_sources=[e["source"] for e in frames_doc["frames"]],
-        golden_sweep=np.load(src / "goldens" / "sweep_frames.npy"), golden_sweep_source="tiny build sweep",
-        make_zip=False,
-    )
-    return out
 
 
 def _frame(bundle: Path) -> Path:
