@@ -17,6 +17,8 @@ import androidx.lifecycle.Lifecycle
 import androidx.lifecycle.lifecycleScope
 import androidx.lifecycle.repeatOnLifecycle
 import kotlinx.coroutines.launch
+import org.fetaledge.demo.core.CheckStatus
+import org.fetaledge.demo.core.controlsFor
 import org.fetaledge.demo.core.formatProbability
 import org.fetaledge.iqa.Verdict
 import java.util.Locale
@@ -140,13 +142,20 @@ class MainActivity : ComponentActivity() {
         renderModel(info)
         renderSelfCheck(check)
         renderSweep(s.sweep, info)
-        // Only a PASSED self-check enables sweeps (never Blocked, never while it runs).
-        replayButton.isEnabled = info != null && s.replayProblem == null && !s.sweep.running
-        stopButton.isEnabled = s.sweep.running
-        liveButton.isEnabled = info != null && s.replayProblem == null && (!s.sweep.running || s.sweep.live)
-        liveButton.text = getString(if (s.sweep.running && s.sweep.live) R.string.live_end else R.string.live_start)
+        // Only a PASSED self-check enables sweeps and export (never Blocked, never while it runs): core/Controls.kt.
+        val status = when (check) {
+            is SelfCheckState.Passed -> CheckStatus.PASSED
+            is SelfCheckState.Blocked -> CheckStatus.BLOCKED
+            is SelfCheckState.Running -> CheckStatus.RUNNING
+            SelfCheckState.Waiting -> CheckStatus.WAITING
+        }
         val v = s.sweep.verdict
-        exportButton.isEnabled = info != null && !s.sweep.running && v != null && v.verdict == Verdict.USABLE
+        val controls = controlsFor(status, s.replayProblem == null, s.sweep.running, s.sweep.live, v != null && v.verdict == Verdict.USABLE)
+        replayButton.isEnabled = controls.replay
+        stopButton.isEnabled = controls.stop
+        liveButton.isEnabled = controls.live
+        liveButton.text = getString(if (controls.liveEnds) R.string.live_end else R.string.live_start)
+        exportButton.isEnabled = controls.export
         // A sweep must not be cut short by the screen timing out while the operator holds the probe.
         keepScreenOn(s.sweep.running)
         val notices = ArrayList<String>()
