@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Compile the app module's PURE-KOTLIN helpers (android_demo/app/src/main/kotlin/org/fetaledge/demo/core: .npy
-# reader, quantize/dequantize math, sigmoid, replay pacing, frame sources, sweep runner, self-check, bundle checks)
-# together with iqa-core, and run their JUnit 5 tests (app/src/test/kotlin) on the JVM. No Android SDK is needed:
-# nothing under core/ imports android.* or LiteRT. The rest of the app (activity, view model, LiteRT wrapper,
-# views) needs the Android SDK and is built by Gradle on a workstation; see android_demo/README.md.
+# Compile the app module's PURE-KOTLIN helpers (android_demo/app/src/main/kotlin/org/fetaledge/demo/core: every .kt
+# file there: .npy reader, tensor codec, frame sources, probe adapter, simulated probe, sweep runner, self-check,
+# model selection, controls, export record, bundle checks) together with iqa-core, and run their JUnit 5 tests
+# (every file in app/src/test/kotlin; some read the shared goldens in <repo>/tests/goldens) on the JVM. No Android
+# SDK is needed: nothing under core/ imports android.* or LiteRT. The rest of the app is type-checked by
+# compile_app_here.sh and built by Gradle on a workstation; see android_demo/README.md.
 #
 #   android_demo/run_app_jvm_tests.sh        # exit 0 when every test passes, non-zero otherwise
 #
