@@ -79,7 +79,8 @@ if [ ! -f "$JAVA_STUBS/.done" ]; then
 fi
 
 # Skip everything below when nothing it reads changed.
-STAMP="$( (cd "$HERE" && find app/src/main iqa-core/src/main stubs tools -type f | LC_ALL=C sort | xargs sha256sum
+STAMP="$( (cd "$HERE" && find app/src/main iqa-core/src/main stubs tools -path app/src/main/assets -prune -o -type f -print \
+        | LC_ALL=C sort | xargs sha256sum
     sha256sum compile_app_here.sh app/build.gradle.kts; echo "$KOTLIN_VERSION $STUBS_VERSION $GEN_HASH") | sha256sum | cut -c1-64)"
 N_KT="$(find "$APP/kotlin" -name '*.kt' | wc -l)"
 N_CORE="$(find "$APP/kotlin/org/fetaledge/demo/core" -name '*.kt' | wc -l)"
