@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Compile the app module's PURE-KOTLIN helpers (android_demo/app/src/main/kotlin/org/fetaledge/demo/core: .npy
-# reader, quantize/dequantize math, sigmoid, replay pacing, frame sources, sweep runner, self-check, bundle checks)
-# together with iqa-core, and run their JUnit 5 tests (app/src/test/kotlin) on the JVM. No Android SDK is needed:
-# nothing under core/ imports android.* or LiteRT. The rest of the app (activity, view model, LiteRT wrapper,
-# views) needs the Android SDK and is built by Gradle on a workstation; see android_demo/README.md.
+# Compile the app module's PURE-KOTLIN helpers (android_demo/app/src/main/kotlin/org/fetaledge/demo/core: every .kt
+# file there: .npy reader, tensor codec, frame sources, probe adapter, simulated probe, sweep runner, self-check,
+# model selection, controls, export record, bundle checks) together with iqa-core, and run their JUnit 5 tests
+# (every file in app/src/test/kotlin; some read the shared goldens in <repo>/tests/goldens) on the JVM. No Android
+# SDK is needed: nothing under core/ imports android.* or LiteRT. The rest of the app is type-checked by
+# compile_app_here.sh and built by Gradle on a workstation; see android_demo/README.md.
 #
 #   android_demo/run_app_jvm_tests.sh        # exit 0 when every test passes, non-zero otherwise
 #
@@ -11,7 +12,8 @@
 # android_demo/.tools); when it is missing, this script runs run_jvm_tests.sh first, which installs it and also
 # runs iqa-core's own tests.
 #
-# Environment: FETALEDGE_TOOLS and KOTLIN_VERSION as in run_jvm_tests.sh.
+# Environment: FETALEDGE_TOOLS, KOTLIN_VERSION and FETALEDGE_GOLDENS (the shared goldens, default <repo>/tests/goldens)
+# as in run_jvm_tests.sh.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +24,7 @@ CORE="$HERE/iqa-core/src/main/kotlin"
 APP_MAIN="$HERE/app/src/main/kotlin/org/fetaledge/demo/core"
 APP_TEST="$HERE/app/src/test/kotlin"
 APP_RES="$HERE/app/src/test/resources"
+GOLDENS="${FETALEDGE_GOLDENS:-$(cd "$HERE/.." && pwd)/tests/goldens}"
 OUT="$HERE/build/app-jvm"
 
 say() { printf '[run_app_jvm_tests] %s\n' "$*" >&2; }
@@ -70,6 +73,7 @@ else
 fi
 
 say "running JUnit (app core helpers)"
-java -jar "$JUNIT_DIR/junit-platform-console-standalone.jar" \
+[ -d "$GOLDENS" ] || die "golden folder not found: $GOLDENS (set FETALEDGE_GOLDENS)"
+java -Dfetaledge.goldens="$GOLDENS" -jar "$JUNIT_DIR/junit-platform-console-standalone.jar" \
     --class-path "$OUT/iqa-core:$OUT/main:$OUT/test:$APP_RES:$STDLIB" --scan-classpath "$OUT/test" \
     --fail-if-no-tests --disable-banner --disable-ansi-colors --details=tree

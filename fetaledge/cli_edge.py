@@ -60,9 +60,16 @@ def verify_cmd(bundle: Path, target: str | None, as_json: bool) -> None:
     for name, r in report["models"].items():
         click.echo(f"{name}: {r['frames']} golden frames, max |p diff| {r['max_abs_diff']:.2e}, "
                    f"decision flips {r['decision_flips']}")
+    for sk in report["skipped"]:
+        click.echo(f"{sk['model']}: NOT CHECKED here: {sk['reason']} (to check it: {sk['install']})")
     s = report["sweep"]
-    click.echo(f"recorded sweep: {s['frames']} frames, decisions match: {s['decisions_match']}")
-    click.echo(f"bundle OK ({bundle})")
+    if s.get("checked", True):
+        click.echo(f"recorded sweep ({s['model']}): {s['frames']} frames, decisions match: {s['decisions_match']}")
+    else:
+        click.echo(f"recorded sweep: NOT CHECKED here: {s['reason']}")
+    checked = ", ".join(report["models"])
+    click.echo(f"bundle OK ({bundle}): every file's sha256; goldens of {checked}"
+               + (f"; {len(report['skipped'])} model(s) not checked here" if report["skipped"] else ""))
 
 
 @click.command("infer")
@@ -91,6 +98,8 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
     if len(inputs) == 1 and is_case_stack(inputs[0]):
         case = inputs[0]
         r = infer_case(bundle, case, model, threads)
+        if r["fallback"]:
+            click.echo(r["fallback"], err=True)
         for k, s in enumerate(r["sweeps"]):
             v = s["verdict"]
             found = sum(e["type"] == "PLANE_FOUND" for e in s["events"])
@@ -111,6 +120,8 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
                 click.echo("matplotlib is not installed: no PNG (pip install matplotlib)")
         return
     r = infer_frames(bundle, list(inputs), model, threads)
+    if r["fallback"]:
+        click.echo(r["fallback"], err=True)
     i = r["input"]
     click.echo(f"bundle input {i['height']}x{i['width']} (HxW), other sizes: {i['other_sizes']}; "
                f"threshold {r['threshold']:.4f}")

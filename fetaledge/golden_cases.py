@@ -37,11 +37,13 @@ from fetaledge.runtime.goldens import (
     SPEC_DIR,
     GoldenCase,
     encode_json,
+    geometry_pattern,
     golden_document,
     letterbox_record,
     spec_error_field,
 )
 from fetaledge.runtime.goldens import GEOMETRY_PATTERN as GEOMETRY_PATTERN
+from fetaledge.runtime.manifest import MANIFEST_NAME, check_golden_manifest, manifest_document
 from fetaledge.runtime.spec import SPEC_FILE_NAME, example_spec, spec_to_dict
 
 # The parameters most goldens use: no smoothing (alpha 1) keeps the arithmetic readable by hand.
@@ -216,6 +218,14 @@ def golden_cases() -> list[GoldenCase]:
             "A NaN probability is rejected at frame 3 with an error; events before it stand; no verdict.",
             PLAIN,
             [[0.7, 0.8, 0.9, "NaN", 0.9]],
+        ),
+        GoldenCase(
+            "invalid_frame_leaves_state_unchanged",
+            "In the plane, with a smoothed score and a best frame, a NaN (frame 4) and a negative value (frame 6) are "
+            "rejected and leave the state exactly as it was: 'trajectory' shows the same smoothed score, in-plane flag "
+            "and best frame before and after each, and its 'continued' block the decisions of the same tracker fed on.",
+            SMOOTH,
+            [[0.7, 0.8, 0.9, 0.85, "NaN", 0.3, -0.5, 0.95, 0.2, 0.1]],
         ),
         GoldenCase("infinity_rejected", "+Infinity is rejected at frame 1.", PLAIN, [[0.2, "Infinity"]]),
         GoldenCase("negative_infinity_rejected", "-Infinity is rejected at frame 0.", PLAIN, [["-Infinity"]]),
@@ -529,6 +539,17 @@ def spec_cases() -> list[tuple[str, dict[str, Any], str | None]]:
     return cases
 
 
+def _spec_error_message(doc: dict[str, Any]) -> str | None:
+    """The whole first error message for ``doc`` without the source prefix (None: valid)."""
+    from fetaledge.runtime.spec import spec_from_dict
+
+    try:
+        spec_from_dict(copy.deepcopy(doc), source=SPEC_FILE_NAME)
+    except FetaledgeError as exc:
+        return exc.message[len(f"{SPEC_FILE_NAME}: "):]
+    return None
+
+
 def spec_golden_document() -> dict[str, Any]:
     """The shared spec golden: every case with the field its error must name (null: the spec is valid)."""
     out = []
@@ -538,13 +559,12 @@ def spec_golden_document() -> dict[str, Any]:
             raise RuntimeError(
                 f"spec case {name}: expected error field {intended!r}, the parser names {got!r}"
             )
-        out.append({"name": name, "error_field": got, "spec": doc})
+        out.append({"name": name, "error_field": got, "error": _spec_error_message(doc), "spec": doc})
     return {
         "format": GOLDEN_FORMAT,
         "description": "iqa_spec.json validation shared by fetaledge.runtime.spec and the Kotlin iqa-core: a "
-        "valid case (error_field null) must parse; an invalid one must fail with an error message that "
-        "starts "
-        "'iqa_spec.json: <error_field>: '.",
+        "valid case (error_field null) must parse; an invalid one must fail naming error_field first, with "
+        "exactly the message 'error' after the source prefix 'iqa_spec.json: ' (the hint is not compared).",
         "source": SPEC_FILE_NAME,
         "cases": out,
     }
@@ -565,6 +585,8 @@ GEOMETRY_CASES: list[tuple[str, int, int, int, int, int, bool]] = [
     ("egypt_rgb_400x450_into_224", 450, 400, 3, 224, 224, False),
     ("uganda_600x500_into_224", 500, 600, 1, 224, 224, False),
     ("acouslic_into_224", 562, 744, 1, 224, 224, False),
+    # A probe streaming ARGB_8888 at 800x540 (Clarius Cast-like) into the ACOUSLIC raw size: the app's live path.
+    ("probe_argb_800x540_into_acouslic", 540, 800, 3, 562, 744, False),
 ]
 
 
@@ -596,20 +618,158 @@ def default_golden_root() -> Path:
     return root
 
 
+TRAJECTORY_NOTE = (
+    "per update() call: the smoothed score, the in-plane flag and the best frame (-1: none) AFTER it (null "
+    "smoothed: no frame accepted yet); 'rejected': the calls that raised (the state after them equals the state "
+    "before); 'continued' (only when a call was rejected): events and verdict of the same tracker fed every "
+    "input, rejected ones skipped")
+
+
+def sweep_trajectory(params: DecisionParams, inputs: Sequence[float | str]) -> dict[str, Any]:
+    """The per-frame state of a :class:`SweepTracker` fed ``inputs`` (see :data:`TRAJECTORY_NOTE`)."""
+    from fetaledge.runtime.decision import SweepTracker
+    from fetaledge.runtime.goldens import decode_probability
+
+    tracker = SweepTracker(params)
+    smoothed: list[float | None] = []
+    in_plane: list[bool] = []
+    best: list[int] = []
+    rejected: list[int] = []
+    events: list[dict[str, Any]] = []
+    for i, raw in enumerate(inputs):
+        try:
+            events.extend({"at": i, **e.to_dict()} for e in tracker.update(decode_probability(raw)))
+        except FetaledgeError:
+            rejected.append(i)
+        smoothed.append(tracker.smoothed)
+        in_plane.append(tracker.in_plane)
+        best.append(tracker.best[0] if tracker.best else -1)
+    out: dict[str, Any] = {"smoothed": smoothed, "in_plane": in_plane, "best_frame": best, "rejected": rejected}
+    if rejected:
+        out["continued"] = {"events": events, "verdict": tracker.finish().to_dict()}
+    return out
+
+
+def _with_trajectory(case: GoldenCase) -> dict[str, Any]:
+    doc = golden_document(case)
+    if case.kind == "sweep":
+        doc["trajectory"] = {"note": TRAJECTORY_NOTE, **sweep_trajectory(case.params, case.sweeps[0])}
+    else:
+        doc["trajectory"] = {"note": TRAJECTORY_NOTE,
+                             "sweeps": [sweep_trajectory(case.params, sw) for sw in case.sweeps]}
+    return doc
+
+
+SELFCHECK_DIR = "selfcheck"
+LIVE_DIR = "live"
+#: Frame k of the live golden: the geometry pattern (colour) scaled by the integer weight w_k.
+LIVE_PATTERN = "v_k(y, x, c) = (v(y, x, c) * w_k) // 255, v the geometry input_pattern (colour), w_k = weights[k]"
+
+
+def _live_frames(height: int, width: int, weights: Sequence[int]) -> Any:
+    import numpy as np
+
+    base = geometry_pattern(height, width, 3).astype(np.int64)
+    return (((base * w) // 255).astype(np.uint8) for w in weights)
+
+
+def live_golden_document() -> dict[str, Any]:
+    """A live sweep for the app's probe path: colour 540x800 frames (:data:`LIVE_PATTERN`), pushed by the Kotlin
+    simulated probe as ARGB_8888, made grey (BT.601) and letterboxed to 562x744; Python's
+    :func:`fetaledge.runtime.classifier.process_sweep` on the same frames, with a stand-in scorer (the mean of the
+    fitted frame / 120, capped at 1), gives each fitted frame's sha256 and probability and the decisions. The Kotlin
+    test scores a frame by looking its sha256 up here, so one byte of difference in conversion or letterbox fails."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from fetaledge.runtime.classifier import process_sweep
+    from fetaledge.runtime.geometry import fit_frame, to_grey
+
+    h, w, oh, ow = 540, 800, 562, 744
+    n = 30
+    weights = [int(round(40 + 215 * max(0.0, 1.0 - ((k - 16) / 7.0) ** 2))) for k in range(n)]
+    records: list[dict[str, Any]] = []
+
+    class _Scorer:  # the part of FrameClassifier that process_sweep uses, over the letterbox of fetaledge.runtime
+        spec = SimpleNamespace(decision=REALISTIC)
+
+        def probability(self, frame: Any) -> float:
+            fitted = fit_frame(to_grey(frame), oh, ow, "letterbox")
+            p = min(1.0, float(fitted.mean()) / 120.0)
+            records.append({"sha256": hashlib.sha256(fitted.tobytes()).hexdigest(), "probability": p})
+            return p
+
+    result = process_sweep(_Scorer(), _live_frames(h, w, weights))  # type: ignore[arg-type]
+    return {
+        "format": GOLDEN_FORMAT,
+        "description": "live probe path: " + " ".join((live_golden_document.__doc__ or "").split()),
+        "frame_pattern": LIVE_PATTERN, "input_pattern": GEOMETRY_PATTERN,
+        "height": h, "width": w, "out_height": oh, "out_width": ow, "weights": weights,
+        "params": REALISTIC.to_dict(),
+        "frames": records,
+        "expected": {"events": [e.to_dict() for e in result.events], "verdict": result.verdict.to_dict()},
+    }
+
+
+def _shifted(probs: Sequence[float], delta: float, alternate: bool = False) -> list[float]:
+    return [min(1.0, max(0.0, p + (delta if not alternate or i % 2 == 0 else -delta))) for i, p in enumerate(probs)]
+
+
+def selfcheck_golden_document() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The device self-check rule (``fetaledge verify`` on a recorded sweep; the app's start-up check), pinned
+    for both sides: a recorded sweep golden as a bundle's ``goldens/sweep.json`` holds it, and device runs of it
+    with the tolerance that applies and whether the check passes. The rule: the device's probabilities replayed
+    through the decision logic give the golden's events and verdict with every label and frame index exact and
+    every score within the model's probability tolerance (fetaledge.runtime.goldens.same_decisions).
+
+    Returns (the rule document, the recorded sweep golden)."""
+    from fetaledge.runtime.goldens import expected_for, same_decisions
+
+    rng = random.Random(18)
+    probs = _realistic_sweep(rng, 60, (18, 38, 0.93))
+    sweep = golden_document(GoldenCase("selfcheck_recorded_sweep", "a recorded sweep (seeded): background, a plane "
+                                       "at 18-38", REALISTIC, [probs]))
+    sweep["model"] = "device_model"  # the fields a bundle's goldens/sweep.json adds (fetaledge/bundle.py)
+    sweep["frames_file"] = "goldens/sweep_frames.npy"
+    chosen = sweep["expected"]["verdict"]["frame"]
+    runs = [
+        ("identical", 1e-2, list(probs)),
+        ("int8_drift_5e-3", 1e-2, _shifted(probs, 5e-3)),
+        ("int8_drift_5e-3_alternating", 1e-2, _shifted(probs, 5e-3, alternate=True)),
+        ("int8_drift_5e-2", 1e-2, _shifted(probs, 5e-2)),
+        ("fp32_tolerance_with_5e-3_drift", 1e-4, _shifted(probs, 5e-3)),
+        ("chosen_frame_scores_zero", 1e-2, [0.0 if i == chosen else p for i, p in enumerate(probs)]),
+        ("one_frame_short", 1e-2, list(probs[:-1])),
+    ]
+    cases = []
+    for name, tol, device in runs:
+        got = expected_for(GoldenCase(name, "", REALISTIC, [device]))
+        cases.append({"name": name, "tolerance": tol, "probabilities": device,
+                      "passes": same_decisions(got, sweep["expected"], tol)})
+    rule = (selfcheck_golden_document.__doc__ or "").split("The rule: ", 1)[1].split("Returns", 1)[0]
+    return {"format": GOLDEN_FORMAT, "description": "the self-check rule on a recorded sweep (selfcheck/sweep.json, "
+            "in the form of a bundle's goldens/sweep.json): " + " ".join(rule.split()),
+            "golden_file": f"{SELFCHECK_DIR}/sweep.json", "runs": cases}, sweep
+
+
 def golden_documents() -> dict[str, dict[str, Any]]:
     """Every golden file this module owns, by path relative to the golden root."""
-    docs = {f"{DECISION_DIR}/{c.name}.json": golden_document(c) for c in golden_cases()}
+    docs = {f"{DECISION_DIR}/{c.name}.json": _with_trajectory(c) for c in golden_cases()}
     docs[f"{SPEC_DIR}/spec_cases.json"] = spec_golden_document()
     docs[f"{GEOMETRY_DIR}/letterbox_cases.json"] = geometry_golden_document()
+    docs[f"{SELFCHECK_DIR}/sweep_rule.json"], docs[f"{SELFCHECK_DIR}/sweep.json"] = selfcheck_golden_document()
+    docs[f"{LIVE_DIR}/probe_sweep.json"] = live_golden_document()
     return docs
 
 
 def _owned_files(root: Path) -> list[Path]:
-    return sorted(p for d in (DECISION_DIR, SPEC_DIR, GEOMETRY_DIR) for p in (root / d).glob("*.json"))
+    owned = (DECISION_DIR, SPEC_DIR, GEOMETRY_DIR, SELFCHECK_DIR, LIVE_DIR)
+    return sorted(p for d in owned for p in (root / d).glob("*.json"))
 
 
 def write_goldens(root: Path) -> list[Path]:
-    """Regenerate every golden under ``root`` (atomic per file); delete stale ``*.json`` in owned folders."""
+    """Regenerate every golden under ``root`` (atomic per file); delete stale ``*.json`` in owned folders; then
+    write ``manifest.json`` over EVERY file under ``root`` (recursively: goldens other modules write included)."""
     root = Path(root)
     written = []
     for rel, doc in golden_documents().items():
@@ -624,6 +784,9 @@ def write_goldens(root: Path) -> list[Path]:
     for stale in _owned_files(root):
         if stale not in written:
             stale.unlink()
+    manifest = manifest_document(root)
+    with atomic_path(root / MANIFEST_NAME) as tmp:
+        tmp.write_text(encode_json(manifest) + "\n")
     return written
 
 
@@ -643,6 +806,7 @@ def check_goldens(root: Path) -> list[str]:
         for p in _owned_files(root)
         if str(p.relative_to(root)) not in docs
     )
+    problems.extend(check_golden_manifest(root, strict=True))
     return problems
 
 

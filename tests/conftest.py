@@ -59,3 +59,37 @@ def copy_build(build: dict, dest: Path) -> dict:
     shutil.copy(build["config"], dest / "tiny.json")
     return {"root": dest, "work": dest / "work", "bundle": dest / "bundle", "config": dest / "tiny.json",
             "fetaledge_cache": dest / "fetaledge-cache", "args": build_args(dest, dest / "tiny.json")}
+
+
+LITERT = "student-fp32-litert"
+ORT = "student-fp32-onnxruntime"
+
+
+@pytest.fixture(scope="session")
+def litert_bundle(tiny_build, tmp_path_factory) -> Path:
+    """The tiny build's bundle again, with the LiteRT export of the same student first (the primary) and the fp32
+    ONNX model after it, written by the real bundle writer (goldens recorded by each model here)."""
+    pytest.importorskip("ai_edge_litert")
+    import numpy as np
+
+    from fetaledge.bundle import ShippedModel, write_bundle
+    from fetaledge.runtime.spec import load_spec
+
+    src = tiny_build["bundle"]
+    spec = load_spec(src / "iqa_spec.json")
+    frames_doc = json.loads((src / "goldens" / "frames.json").read_text())
+    tflite = tiny_build["work"] / "export" / "student.tflite"
+    assert tflite.is_file(), "the tiny build exports a TFLite student"
+    out = tmp_path_factory.mktemp("litert_bundle") / "bundle"
+    write_bundle(
+        out,
+        shipped=[ShippedModel(LITERT, tflite, "litert", "fp32"),
+                 ShippedModel(ORT, src / spec.model(ORT).file, "onnxruntime", "fp32")],
+        raw_hw=(spec.input.height, spec.input.width), decision=spec.decision, threads=1,
+        provenance={"target": "arm64"}, report={}, report_md="test bundle\n",
+        golden_frames=np.stack([np.load(src / e["file"]) for e in frames_doc["frames"]]),
+        golden_sources=[e["source"] for e in frames_doc["frames"]],
+        golden_sweep=np.load(src / "goldens" / "sweep_frames.npy"), golden_sweep_source="tiny build sweep",
+        make_zip=False,
+    )
+    return out

@@ -25,9 +25,12 @@ android {
         targetSdk = 36
         versionCode = 1
         versionName = "0.1.0"
-        // The bundle's target is android-arm64; x86_64 lets the same APK run on a desktop emulator.
+        // arm64-v8a: the bundle's target. armeabi-v7a: entry-level tablets (the reason for minSdk 24) often run a
+        // 32-bit Android, even on 64-bit CPUs; LiteRT ships armeabi-v7a libraries, and the start-up self-check
+        // guards the different kernels there (the bundle's tolerances; the fp32 fallback when INT8 drifts; use
+        // blocked when neither passes). x86_64: desktop emulators. Costs ~3 MB of APK for the v7a LiteRT .so.
         ndk {
-            abiFilters += listOf("arm64-v8a", "x86_64")
+            abiFilters += listOf("arm64-v8a", "armeabi-v7a", "x86_64")
         }
     }
 

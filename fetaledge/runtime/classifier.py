@@ -11,14 +11,15 @@ import numpy as np
 from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.bundle import load_bundle
 from fetaledge.runtime.decision import CaseSelector, CaseVerdict, Event, SweepTracker, SweepVerdict
-from fetaledge.runtime.engines import open_engine
+from fetaledge.runtime.engines import Opened, open_first_runnable
 from fetaledge.runtime.geometry import fit_frame
 from fetaledge.runtime.numeric import sigmoid
 from fetaledge.runtime.spec import IqaSpec
 
 
 class FrameClassifier:
-    """Loads a bundle (checking every sha256) and scores raw frames with one of its models.
+    """Loads a bundle (checking every sha256) and scores raw frames with one of its models: ``model`` if named,
+    else the first whose runtime is installed here and loads (``fallback_note`` says which was skipped and why).
 
     Example:
         >>> clf = FrameClassifier("bundle")          # doctest: +SKIP
@@ -28,8 +29,14 @@ class FrameClassifier:
     def __init__(self, bundle_dir: Path | str, model: str | None = None, threads: int | None = None) -> None:
         self.root = Path(bundle_dir)
         self.spec: IqaSpec = load_bundle(self.root)
-        self.model = self.spec.model(model) if model else self.spec.models[0]
-        self.engine = open_engine(self.root, self.model, threads)
+        self.opened: Opened = open_first_runnable(self.root, self.spec, model, threads)
+        self.model = self.opened.model
+        self.engine = self.opened.engine
+
+    @property
+    def fallback_note(self) -> str | None:
+        """Why a model other than the bundle's primary runs (None when the primary runs)."""
+        return self.opened.note()
 
     def check_frame(self, frame: np.ndarray) -> np.ndarray:
         """Validate a raw frame against the spec's input (dtype, channels); returns it as (H, W).

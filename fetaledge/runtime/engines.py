@@ -5,15 +5,29 @@ as the spec's ``output_kind`` says), quantizing the input and dequantizing the o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from fetaledge.errors import FetaledgeError
-from fetaledge.runtime.spec import ModelSpec, TensorSpec
+from fetaledge.runtime.spec import IqaSpec, ModelSpec, TensorSpec
 
 _NP = {"float32": np.float32, "float16": np.float16, "int8": np.int8, "uint8": np.uint8}
+
+
+#: What to install for each runtime on a device (no torch): the LiteRT interpreter alone, not the `litert`
+#: extra, which also pulls the converter and torch.
+RUNTIME_INSTALL = {
+    "onnxruntime": "pip install onnxruntime",
+    "litert": "pip install ai-edge-litert (tflite-runtime on old devices)",
+}
+
+
+class RuntimeMissing(FetaledgeError):
+    """The Python package of a model's runtime is not installed here (the hint is the pip line)."""
 
 
 class Engine(Protocol):
@@ -48,7 +62,7 @@ class OrtEngine:
         try:
             import onnxruntime as ort
         except ImportError as exc:  # pragma: no cover - core dependency
-            raise FetaledgeError("onnxruntime is not installed", hint="pip install onnxruntime") from exc
+            raise RuntimeMissing("onnxruntime is not installed", hint=RUNTIME_INSTALL["onnxruntime"]) from exc
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or spec.threads
         opts.inter_op_num_threads = 1
@@ -76,9 +90,7 @@ def _interpreter_class():
 
         return Interpreter
     except ImportError as exc:
-        raise FetaledgeError(
-            "no LiteRT interpreter is installed", hint="pip install ai-edge-litert (or tflite-runtime on old devices)"
-        ) from exc
+        raise RuntimeMissing("no LiteRT interpreter is installed", hint=RUNTIME_INSTALL["litert"]) from exc
 
 
 class LiteRTEngine:
@@ -112,3 +124,79 @@ def open_engine(bundle_dir: Path, spec: ModelSpec, threads: int | None = None) -
         >>> logit = eng(frame)                                # doctest: +SKIP
     """
     return ENGINES[spec.runtime](Path(bundle_dir) / spec.file, spec, threads)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A model that was not opened, and why (``missing_runtime``: the fix is the pip line in ``hint``)."""
+
+    model: str
+    runtime: str
+    reason: str
+    hint: str | None
+    missing_runtime: bool
+
+    def line(self) -> str:
+        fix = f" (fix: {self.hint})" if self.hint else ""
+        return f"model {self.model!r} ({self.runtime}) skipped: {self.reason}{fix}"
+
+
+def try_open(bundle_dir: Path, spec: ModelSpec, threads: int | None = None) -> Engine | Skipped:
+    """The engine for one model, or a :class:`Skipped` saying why it cannot run here (runtime not installed, or
+    the runtime refuses the file). Never raises for those two; other errors propagate.
+
+    Example:
+        >>> r = try_open(Path("bundle"), spec.models[0])   # doctest: +SKIP
+        >>> r.line() if isinstance(r, Skipped) else "ok"   # doctest: +SKIP
+    """
+    try:
+        return open_engine(bundle_dir, spec, threads)
+    except RuntimeMissing as exc:
+        return Skipped(spec.name, spec.runtime, exc.message, exc.hint, True)
+    except FetaledgeError as exc:
+        return Skipped(spec.name, spec.runtime, exc.message, exc.hint, False)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The model that runs, its engine, and the models tried before it (in the bundle's order)."""
+
+    model: ModelSpec
+    engine: Engine
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def fell_back(self) -> bool:
+        return bool(self.skipped)
+
+    def note(self) -> str | None:
+        """One line for the user when a model other than the primary runs; None otherwise."""
+        if not self.skipped:
+            return None
+        why = "; ".join(s.line() for s in self.skipped)
+        return f"running fallback model {self.model.name!r} ({self.model.runtime}, {self.model.precision}): {why}"
+
+
+def open_first_runnable(bundle_dir: Path | str, spec: IqaSpec, model: str | None = None,
+                        threads: int | None = None) -> Opened:
+    """Open ``model`` if named (no fallback: the user asked for it), else the first model of the bundle whose
+    runtime is installed and loads it, in the spec's order (primary first, the fp32 fallback last).
+
+    Example:
+        >>> o = open_first_runnable("bundle", load_bundle("bundle"))  # doctest: +SKIP
+        >>> o.model.name, o.note()                                   # doctest: +SKIP
+        ('student_fp32', "running fallback model 'student_fp32' ... no LiteRT interpreter is installed ...")
+    """
+    root = Path(bundle_dir)
+    candidates: Sequence[ModelSpec] = (spec.model(model),) if model else spec.models
+    skipped: list[Skipped] = []
+    for m in candidates:
+        r = try_open(root, m, threads)
+        if not isinstance(r, Skipped):
+            return Opened(m, r, tuple(skipped))
+        skipped.append(r)
+    hints = sorted({s.hint for s in skipped if s.hint and s.missing_runtime})
+    raise FetaledgeError(
+        f"no model of bundle {root} can run here: " + "; ".join(s.line() for s in skipped),
+        hint=" or ".join(hints) if hints else "rebuild the bundle for this device (fetaledge build --target ...)",
+    )

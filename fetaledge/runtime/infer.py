@@ -35,6 +35,7 @@ def infer_case(bundle_dir: Path | str, case_path: Path | str, model: str | None 
         "bundle": str(bundle_dir),
         "case_file": str(case_path),
         "model": clf.model.name,
+        "fallback": clf.fallback_note,
         "threshold": clf.spec.decision.threshold,
         "frames_per_sweep": per,
         "sweeps": [{"probabilities": r.probabilities, "events": [e.to_dict() for e in r.events],
@@ -93,6 +94,7 @@ def infer_frames(bundle_dir: Path | str, paths: list[Path | str], model: str | N
     return {
         "bundle": str(bundle_dir),
         "model": clf.model.name,
+        "fallback": clf.fallback_note,
         "threshold": clf.spec.decision.threshold,
         "input": {"height": inp.height, "width": inp.width, "other_sizes": inp.other_sizes},
         "frames": rows,

@@ -5,9 +5,11 @@ import android.util.Log
 import org.fetaledge.demo.core.BundleLayout
 import org.fetaledge.demo.core.ByteBufferInputStream
 import org.fetaledge.demo.core.NpyFrames
+import org.fetaledge.demo.core.FrameGoldens
+import org.fetaledge.demo.core.SelfCheckData
 import org.fetaledge.demo.core.SweepGolden
 import org.fetaledge.demo.core.checkAppCanRun
-import org.fetaledge.demo.core.choosePrimaryModel
+import org.fetaledge.demo.core.liteRtCandidates
 import org.fetaledge.demo.core.verifyModelDigests
 import org.fetaledge.iqa.IqaException
 import org.fetaledge.iqa.IqaSpec
@@ -74,33 +76,40 @@ data class ModelInfo(
     val minRun: Int,
     val smoothingAlpha: Double,
     val labelPositive: String,
+    /** Why the fp32 fallback runs instead of the primary, or null. */
+    val fallbackNote: String?,
 )
 
 /**
- * A checked bundle, ready to run: the spec, the primary model's classifier, and (for the replay and the self-check)
- * the recorded sweep and its golden. [sweepProblem] says why the recorded sweep or its golden cannot be used, if so.
+ * A checked bundle: the spec, every model file memory-mapped (sha256 verified), and what the self-check needs. No
+ * model is open yet: IqaViewModel chooses it (ModelSelector: the primary, or the fp32 fallback when the primary
+ * fails to load or fails its self-check). [selfCheckProblem] says why the self-check cannot run at all (then the
+ * app is blocked); [sweepProblem] why the recorded sweep cannot be replayed.
  */
 class LoadedBundle(
     val spec: IqaSpec,
-    val model: ModelSpec,
-    val classifier: LiteRtClassifier,
+    val mappedModels: Map<String, ByteBuffer>,
+    val selfCheck: SelfCheckData?,
+    val selfCheckProblem: String?,
     val frames: NpyFrames?,
-    val golden: SweepGolden?,
     val sweepProblem: String?,
 ) {
-    val info: ModelInfo
-        get() = ModelInfo(
-            name = model.name,
-            precision = model.precision,
-            threads = model.threads,
-            target = (spec.provenance["target"] as? Json.Str)?.value ?: "?",
-            threshold = spec.decision.threshold,
-            enterThreshold = spec.decision.enterThreshold,
-            exitThreshold = spec.decision.exitThreshold,
-            minRun = spec.decision.minRun,
-            smoothingAlpha = spec.decision.smoothingAlpha,
-            labelPositive = spec.labels.positive,
-        )
+    /** Open [model] (one of the spec's LiteRT models) on its mapped bytes. */
+    fun open(model: ModelSpec): LiteRtClassifier = LiteRtClassifier(model, mappedModels.getValue(model.file), spec.input)
+
+    fun info(model: ModelSpec, note: String?): ModelInfo = ModelInfo(
+        name = model.name,
+        precision = model.precision,
+        threads = model.threads,
+        target = (spec.provenance["target"] as? Json.Str)?.value ?: "?",
+        threshold = spec.decision.threshold,
+        enterThreshold = spec.decision.enterThreshold,
+        exitThreshold = spec.decision.exitThreshold,
+        minRun = spec.decision.minRun,
+        smoothingAlpha = spec.decision.smoothingAlpha,
+        labelPositive = spec.labels.positive,
+        fallbackNote = note,
+    )
 }
 
 /**
@@ -108,11 +117,11 @@ class LoadedBundle(
  * UI shows as it is (what is wrong, how to fix it):
  *  1. assets/bundle/iqa_spec.json parsed and validated by iqa-core (the same rules and messages as Python);
  *  2. the spec describes raw grey frames with the preprocessing folded into the graph (what this app passes);
- *  3. the sha256 of EVERY model the spec lists, computed over the mapped bytes the interpreter will read;
- *  4. the first LiteRT model opened with the spec's thread count, its tensors checked against the spec.
- * The recorded sweep (goldens/sweep_frames.npy) and its golden (goldens/sweep.json) are then opened; a problem
- * there disables the replay and fails the self-check but does not stop the app (live sources still work).
- * Call it off the main thread: hashing and opening the model take a moment.
+ *  3. the spec lists at least one LiteRT model;
+ *  4. the sha256 of EVERY model the spec lists, computed over the mapped bytes the interpreter will read.
+ * Then the self-check's inputs: goldens/frames.json (the per-model tolerances and golden frames), goldens/sweep.json
+ * and goldens/sweep_frames.npy. A problem there is kept (selfCheckProblem / sweepProblem), not thrown: the screen
+ * then says the self-check cannot run and blocks use. Call it off the main thread: hashing takes a moment.
  */
 object BundleLoader {
     fun load(context: Context): LoadedBundle {
@@ -121,6 +130,7 @@ object BundleLoader {
             ?: throw IqaException("this app holds no bundle: assets/${BundleLayout.SPEC} is missing", BundleLayout.BUILD_HINT)
         val spec = IqaSpec.parse(specText, "assets/${BundleLayout.SPEC}")
         checkAppCanRun(spec)
+        liteRtCandidates(spec)
 
         val mapped = HashMap<String, ByteBuffer>()
         verifyModelDigests(spec, "assets/${BundleLayout.ROOT}") { m ->
@@ -129,38 +139,55 @@ object BundleLoader {
                 ByteBufferInputStream(buf)
             }
         }
-        val model = choosePrimaryModel(spec)
-        val classifier = LiteRtClassifier(model, mapped.getValue(model.file), spec.input)
-        Log.i(TAG, "bundle OK: ${spec.models.size} model(s) verified; running ${model.name} (${model.precision}, ${model.threads} threads)")
+        Log.i(TAG, "bundle OK: ${spec.models.size} model(s) verified")
 
-        var problem: String? = null
+        var sweepProblem: String? = null
         val golden = try {
             val text = files.readText(BundleLayout.SWEEP_GOLDEN)
             if (text == null) {
-                problem = "assets/${BundleLayout.SWEEP_GOLDEN} is missing"
+                sweepProblem = "assets/${BundleLayout.SWEEP_GOLDEN} is missing"
                 null
             } else {
                 SweepGolden.parse(text, "assets/${BundleLayout.SWEEP_GOLDEN}")
             }
         } catch (e: IqaException) {
-            problem = e.message
+            sweepProblem = e.message
             null
         }
         val framesPath = BundleLayout.asset(golden?.framesFile ?: "goldens/sweep_frames.npy")
         val frames = try {
             val buf = files.map(framesPath)
             if (buf == null) {
-                problem = problem ?: "assets/$framesPath is missing"
+                sweepProblem = sweepProblem ?: "assets/$framesPath is missing"
                 null
             } else {
                 NpyFrames.open(buf, "assets/$framesPath", spec.input.height, spec.input.width)
             }
         } catch (e: IqaException) {
-            problem = problem ?: e.message
+            sweepProblem = sweepProblem ?: e.message
             null
         }
-        problem?.let { Log.w(TAG, "recorded sweep unavailable: $it") }
-        return LoadedBundle(spec, model, classifier, frames, golden, problem)
+        sweepProblem?.let { Log.w(TAG, "recorded sweep unavailable: $it") }
+
+        var selfCheckProblem: String? = null
+        val frameGoldens = try {
+            files.readText(BundleLayout.FRAME_GOLDENS)?.let { FrameGoldens.parse(it, "assets/${BundleLayout.FRAME_GOLDENS}") }
+                ?: run {
+                    selfCheckProblem = "assets/${BundleLayout.FRAME_GOLDENS} is missing"
+                    null
+                }
+        } catch (e: IqaException) {
+            selfCheckProblem = e.message
+            null
+        }
+        val data = frameGoldens?.let { g ->
+            SelfCheckData(g, { file ->
+                val path = BundleLayout.asset(file)
+                val buf = files.map(path) ?: throw IqaException("assets/$path is missing", BundleLayout.BUILD_HINT)
+                NpyFrames.open(buf, "assets/$path", spec.input.height, spec.input.width).frame(0)
+            }, golden, frames, sweepProblem)
+        }
+        return LoadedBundle(spec, mapped, data, selfCheckProblem, frames, sweepProblem)
     }
 }
 

@@ -16,26 +16,35 @@ import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runInterruptible
 import kotlinx.coroutines.withContext
+import org.fetaledge.demo.core.Attempt
 import org.fetaledge.demo.core.BestFrame
+import org.fetaledge.demo.core.BundleSelfCheck
+import org.fetaledge.demo.core.ChosenFrameExport
+import org.fetaledge.demo.core.NpyRecordedFrames
+import org.fetaledge.demo.core.ProbeAdapter
+import org.fetaledge.demo.core.SimulatedProbe
+import org.fetaledge.demo.core.ModelSelector
 import org.fetaledge.demo.core.FrameResult
 import org.fetaledge.demo.core.FrameSource
 import org.fetaledge.demo.core.NpyReplaySource
 import org.fetaledge.demo.core.PushFrameSource
 import org.fetaledge.demo.core.ReplayPacer
-import org.fetaledge.demo.core.SelfCheck
 import org.fetaledge.demo.core.SelfCheckReport
 import org.fetaledge.demo.core.SweepListener
 import org.fetaledge.demo.core.SweepRunner
 import org.fetaledge.demo.core.formatEvent
 import org.fetaledge.demo.core.formatVerdict
+import org.fetaledge.demo.core.liteRtCandidates
 import org.fetaledge.iqa.IqaException
 import org.fetaledge.iqa.SweepVerdict
+import java.io.File
 import java.util.concurrent.Executors
 
 sealed interface LoadState {
     data object Loading : LoadState
 
-    data class Ready(val info: ModelInfo) : LoadState
+    /** The bundle is checked; the model is chosen by the self-check (SelfCheckState). */
+    data object Ready : LoadState
 
     data class Failed(val problem: String, val hint: String?) : LoadState
 }
@@ -43,12 +52,16 @@ sealed interface LoadState {
 sealed interface SelfCheckState {
     data object Waiting : SelfCheckState
 
-    data class Running(val done: Int, val total: Int) : SelfCheckState
+    data class Running(val model: String, val done: Int, val total: Int) : SelfCheckState
 
-    data class Done(val report: SelfCheckReport, val msPerFrame: Double) : SelfCheckState
+    /** A model passed: it runs every sweep. [info] names it and, for the fp32 fallback, why. */
+    data class Passed(val report: SelfCheckReport, val msPerFrame: Double, val info: ModelInfo) : SelfCheckState
 
-    /** The check could not run (no recorded sweep, a crash): shown as FAIL with the reason. */
-    data class Failed(val reason: String) : SelfCheckState
+    /**
+     * No model loads and passes its self-check, or the check cannot run: USE IS BLOCKED. The screen says so and
+     * why; no sweep (replay or live) can start. Terminal: nothing re-enables use in this session.
+     */
+    data class Blocked(val reason: String) : SelfCheckState
 }
 
 /** The sweep on screen: live while [running], then its verdict (or [stopped] / [error]). */
@@ -71,6 +84,10 @@ data class SweepUi(
     val msPerFrame: Double? = null,
     val lateFrames: Int = 0,
     val droppedFrames: Int = 0,
+    /** True for a live source (probe): ended by endLiveSweep(), which gives the verdict. */
+    val live: Boolean = false,
+    /** Where the chosen frame was exported (PNG + JSON), once it was. */
+    val exported: String? = null,
 )
 
 data class UiState(
@@ -86,11 +103,12 @@ data class UiState(
  * recorded one, or any [FrameSource]). All inference runs on ONE background thread ("iqa-inference": the LiteRT
  * interpreter is not thread-safe), never on the UI thread; the UI observes [state].
  *
- * How a probe SDK plugs in (see FrameSource and PushFrameSource in core/Frames.kt):
+ * How a probe SDK plugs in (ProbeAdapter in core/ProbeAdapter.kt; SimulatedProbe is the worked example):
  * ```
- * val source = PushFrameSource(height = 562, width = 744, description = "probe XYZ")
- * sdk.onGreyFrame { buffer, rowStride, tNanos -> source.offer(buffer, rowStride, tNanos) }
- * viewModel.startSweep(source)          // ... and at the end of the sweep: viewModel.endLiveSweep()
+ * val adapter = viewModel.startLiveSweep("Clarius (live)")!!     // after a PASSED self-check
+ * adapter.check(800, 540)                                         // the spec's other_sizes rule, before streaming
+ * clarius.onNewImage { argb: IntArray, w: Int, h: Int -> adapter.offerArgb(argb, w, h) }   // SDK thread
+ * viewModel.endLiveSweep()                                        // at the end of the sweep: the verdict
  * ```
  */
 class IqaViewModel(application: Application) : AndroidViewModel(application) {
@@ -101,9 +119,12 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
     val state: StateFlow<UiState> = _state.asStateFlow()
 
     private var bundle: LoadedBundle? = null
+    private var scorer: LiteRtClassifier? = null
     private var startupJob: Job? = null
     private var sweepJob: Job? = null
     private var liveSource: PushFrameSource? = null
+    private var probe: SimulatedProbe? = null
+    private var chosen: Pair<SweepVerdict, BestFrame>? = null
 
     init {
         startupJob = viewModelScope.launch {
@@ -126,46 +147,57 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
             return false
         }
         bundle = loaded
-        _state.update { it.copy(load = LoadState.Ready(loaded.info), replayProblem = if (loaded.frames == null) loaded.sweepProblem else null) }
+        _state.update { it.copy(load = LoadState.Ready, replayProblem = if (loaded.frames == null) loaded.sweepProblem else null) }
         return true
     }
 
     /**
-     * Scores every frame of the recorded sweep with the model and compares with goldens/sweep.json by the rule of
-     * `fetaledge verify` (SelfCheck.compare). The result stays on screen as PASS or FAIL.
+     * Chooses the model by its self-check (ModelSelector: the primary, else the fp32 fallback when the primary fails
+     * to load or fails its check), by the rule of `fetaledge verify` with the bundle's own tolerances. PASS (and
+     * which model) or BLOCKED stays on screen.
      */
     private suspend fun selfCheck() {
         val b = bundle ?: return
-        val golden = b.golden
-        val frames = b.frames
-        if (golden == null || frames == null) {
-            _state.update { it.copy(selfCheck = SelfCheckState.Failed(b.sweepProblem ?: "the bundle has no recorded sweep")) }
+        val data = b.selfCheck
+        if (data == null) {
+            block("the self-check cannot run: ${b.selfCheckProblem ?: "the bundle has no golden frames"}")
             return
         }
-        val n = frames.count
-        _state.update { it.copy(selfCheck = SelfCheckState.Running(0, n)) }
         try {
-            val (report, ms) = runInterruptible(inference) {
-                val probabilities = ArrayList<Double>(n)
-                val buf = ByteArray(frames.frameBytes)
+            val (selection, ms) = runInterruptible(inference) {
+                var frames = 0
                 val t0 = System.nanoTime()
-                for (i in 0 until n) {
-                    if (Thread.interrupted()) throw InterruptedException()
-                    probabilities.add(b.classifier.probability(frames.frame(i, buf)))
-                    if (i % 4 == 3 || i == n - 1) _state.update { it.copy(selfCheck = SelfCheckState.Running(i + 1, n)) }
+                val sel = ModelSelector.select(liteRtCandidates(b.spec), { m -> b.open(m) }) { m, clf ->
+                    BundleSelfCheck.check(m, clf, b.spec.decision, data) { done, total ->
+                        frames = done
+                        if (done % 4 == 0 || done == total) _state.update { it.copy(selfCheck = SelfCheckState.Running(m.name, done, total)) }
+                    }
                 }
-                val msPerFrame = (System.nanoTime() - t0) / 1e6 / maxOf(n, 1)
-                SelfCheck.compare(golden, b.model.name, b.model.precision, b.spec.decision, probabilities) to msPerFrame
+                sel to (System.nanoTime() - t0) / 1e6 / maxOf(frames, 1)
             }
-            Log.i(TAG, "self-check ${report.summary()}")
-            for (p in report.problems) Log.w(TAG, "self-check: $p")
-            _state.update { it.copy(selfCheck = SelfCheckState.Done(report, ms)) }
+            for (a in selection.attempts) Log.i(TAG, "self-check: ${a.line()}")
+            for (a in selection.attempts) if (a is Attempt.CheckFailed) for (p in a.report.problems) Log.w(TAG, "self-check ${a.model.name}: $p")
+            val passed = selection.passed
+            val clf = selection.scorer
+            if (passed == null || clf == null) {
+                block(selection.blockedReason())
+                return
+            }
+            scorer = clf
+            val note = selection.fallbackNote()
+            note?.let { Log.w(TAG, it) }
+            _state.update { it.copy(selfCheck = SelfCheckState.Passed(passed.report, ms, b.info(passed.model, note))) }
         } catch (e: CancellationException) {
             throw e
         } catch (e: Throwable) {
             Log.e(TAG, "self-check crashed", e)
-            _state.update { it.copy(selfCheck = SelfCheckState.Failed("${e.javaClass.simpleName}: ${e.message}")) }
+            block("the self-check crashed: ${e.javaClass.simpleName}: ${e.message}")
         }
+    }
+
+    private fun block(reason: String) {
+        Log.e(TAG, "USE BLOCKED: $reason")
+        _state.update { it.copy(selfCheck = SelfCheckState.Blocked(reason)) }
     }
 
     /** Replay the bundle's recorded sweep at [fps] frames per second. */
@@ -185,7 +217,9 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
             previous?.cancelAndJoin()
             startupJob?.join()
             val b = bundle
-            if (b == null) return@launch
+            val clf = scorer
+            // Never score without a passed self-check (the UI disables the buttons too; this is the guard).
+            if (b == null || clf == null || _state.value.selfCheck !is SelfCheckState.Passed) return@launch
             if (source.height != b.spec.input.height || source.width != b.spec.input.width) {
                 _state.update {
                     it.copy(sweep = SweepUi(error = "${source.description} delivers ${source.height}x${source.width} frames, " +
@@ -193,11 +227,12 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
                 }
                 return@launch
             }
-            _state.update { it.copy(sweep = SweepUi(running = true, source = source.description, frameCount = source.frameCount)) }
+            chosen = null
+            _state.update { it.copy(sweep = SweepUi(running = true, source = source.description, frameCount = source.frameCount, live = source is PushFrameSource)) }
             val listener = UiSweepListener(source, b.spec.input.width, b.spec.input.height)
             try {
                 runInterruptible(inference) {
-                    SweepRunner(b.spec.decision, b.classifier::probability).run(source, listener)
+                    SweepRunner(b.spec.decision, clf::probability).run(source, listener)
                 }
             } catch (e: CancellationException) {
                 _state.update { it.copy(sweep = it.sweep.copy(stopped = true, events = listOf("sweep stopped") + it.sweep.events)) }
@@ -217,12 +252,79 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
 
     /** Stop the running sweep without a verdict. */
     fun stopSweep() {
+        probe?.stop()
         sweepJob?.cancel()
     }
 
     /** End a live sweep: the frames already taken get their verdict. */
     fun endLiveSweep() {
+        probe?.stop()
         liveSource?.endSweep()
+    }
+
+    /**
+     * A live source for a probe: frames offered to the returned adapter (any thread, any size and pixel layout the
+     * adapter takes) are converted and fitted to the spec's input, and the sweep runs as for the replay. The
+     * integration calls adapter.endSweep() (or [endLiveSweep]) at the end of the sweep.
+     */
+    fun startLiveSweep(description: String): ProbeAdapter? {
+        val b = bundle ?: return null
+        val source = PushFrameSource(b.spec.input.height, b.spec.input.width, description)
+        startSweep(source)
+        return ProbeAdapter(b.spec.input, source)
+    }
+
+    /** The example integration: the bundle's recorded sweep streamed by a simulated probe at 25 fps, as ARGB. */
+    fun startSimulatedProbe() {
+        val frames = bundle?.frames ?: return
+        val p = SimulatedProbe(NpyRecordedFrames(frames), fps = 25.0)
+        val adapter = startLiveSweep(p.description) ?: return
+        probe?.stop()
+        probe = p
+        p.start(adapter)
+    }
+
+    /**
+     * Write the chosen frame of the last sweep as PNG + JSON (decision and provenance) into the app's external
+     * files folder (exports/; no permission needed; adb pull or a file manager reaches it). Each file is written
+     * under a temporary name and renamed, so an export is whole or absent.
+     */
+    fun exportChosenFrame() {
+        val (verdict, best) = chosen ?: return
+        val b = bundle ?: return
+        val passed = _state.value.selfCheck as? SelfCheckState.Passed ?: return
+        val model = b.spec.models.first { it.name == passed.info.name }
+        val source = _state.value.sweep.source ?: "?"
+        viewModelScope.launch {
+            val where = try {
+                withContext(inference) {
+                    val dir = File(getApplication<Application>().getExternalFilesDir(null), "exports").also { it.mkdirs() }
+                    val now = System.currentTimeMillis()
+                    val stamp = ChosenFrameExport.stamp(now)
+                    val png = File(dir, "chosen_$stamp.png")
+                    val json = File(dir, "chosen_$stamp.json")
+                    val bitmap = GreyBitmaps.create(best.pixels, b.spec.input.width, b.spec.input.height)
+                    writeAtomically(png) { out -> check(bitmap.compress(Bitmap.CompressFormat.PNG, 100, out)) { "PNG encoding failed" } }
+                    val text = ChosenFrameExport.json(verdict, best, b.spec, model, passed.report.summary(), source, png.name,
+                        ChosenFrameExport.stamp(now))
+                    writeAtomically(json) { out -> out.write(text.toByteArray(Charsets.UTF_8)) }
+                    json.absolutePath
+                }
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: Exception) {
+                Log.e(TAG, "export failed", e)
+                "export failed: ${e.message}"
+            }
+            Log.i(TAG, "exported $where")
+            _state.update { it.copy(sweep = it.sweep.copy(exported = where)) }
+        }
+    }
+
+    private fun writeAtomically(target: File, write: (java.io.OutputStream) -> Unit) {
+        val tmp = File(target.parentFile, ".${target.name}.tmp")
+        tmp.outputStream().use(write)
+        if (!tmp.renameTo(target)) throw java.io.IOException("cannot rename $tmp to $target")
     }
 
     /** Turns the runner's callbacks (inference thread) into UI state. */
@@ -273,6 +375,7 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
 
         override fun onFinished(verdict: SweepVerdict, best: BestFrame?) {
             Log.i(TAG, formatVerdict(verdict))
+            chosen = if (best != null && verdict.frame == best.index) verdict to best else null
             _state.update { s ->
                 s.copy(sweep = s.sweep.copy(verdict = verdict, inPlane = false, events = (listOf(formatVerdict(verdict)) + s.sweep.events).take(MAX_EVENTS)))
             }
@@ -280,11 +383,12 @@ class IqaViewModel(application: Application) : AndroidViewModel(application) {
     }
 
     override fun onCleared() {
+        probe?.stop()
         liveSource?.close()
-        val b = bundle
+        val clf = scorer
         // viewModelScope is cancelled by now (running work is being interrupted); close the interpreter on its own
         // thread after that work has ended, then let the thread go.
-        executor.execute { b?.classifier?.close() }
+        executor.execute { clf?.close() }
         executor.shutdown()
         super.onCleared()
     }

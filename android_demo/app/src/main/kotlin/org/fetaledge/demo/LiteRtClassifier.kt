@@ -1,5 +1,6 @@
 package org.fetaledge.demo
 
+import org.fetaledge.demo.core.FrameScorer
 import org.fetaledge.demo.core.InputEncoder
 import org.fetaledge.demo.core.OutputDecoder
 import org.fetaledge.iqa.IqaException
@@ -30,7 +31,7 @@ class LiteRtClassifier(
     val model: ModelSpec,
     private val modelBuffer: ByteBuffer,
     input: InputSpec,
-) : AutoCloseable {
+) : FrameScorer {
     private val encoder = InputEncoder(model, input.height, input.width)
     private val decoder = OutputDecoder(model)
     private val inputBuffer = encoder.allocate()
@@ -101,7 +102,7 @@ class LiteRtClassifier(
     }
 
     /** The probability that [frame] (H*W uint8 grey, row-major) shows the plane. */
-    fun probability(frame: ByteArray): Double {
+    override fun probability(frame: ByteArray): Double {
         encoder.encode(frame, inputBuffer)
         outputBuffer.rewind()
         interpreter.run(inputBuffer, outputBuffer)

@@ -3,6 +3,7 @@ package org.fetaledge.demo
 import android.graphics.Bitmap
 import android.os.Bundle
 import android.view.View
+import android.view.WindowManager
 import android.widget.Button
 import android.widget.ImageView
 import android.widget.RadioGroup
@@ -16,6 +17,8 @@ import androidx.lifecycle.Lifecycle
 import androidx.lifecycle.lifecycleScope
 import androidx.lifecycle.repeatOnLifecycle
 import kotlinx.coroutines.launch
+import org.fetaledge.demo.core.CheckStatus
+import org.fetaledge.demo.core.controlsFor
 import org.fetaledge.demo.core.formatProbability
 import org.fetaledge.iqa.Verdict
 import java.util.Locale
@@ -32,6 +35,7 @@ class MainActivity : ComponentActivity() {
 
     private lateinit var content: View
     private lateinit var errorPanel: View
+    private lateinit var errorTitle: TextView
     private lateinit var errorText: TextView
     private lateinit var errorHint: TextView
     private lateinit var frameCaption: TextView
@@ -45,6 +49,8 @@ class MainActivity : ComponentActivity() {
     private lateinit var fpsGroup: RadioGroup
     private lateinit var replayButton: Button
     private lateinit var stopButton: Button
+    private lateinit var liveButton: Button
+    private lateinit var exportButton: Button
     private lateinit var noticeText: TextView
     private lateinit var selfCheckText: TextView
     private lateinit var modelText: TextView
@@ -64,6 +70,7 @@ class MainActivity : ComponentActivity() {
         }
         content = findViewById(R.id.content)
         errorPanel = findViewById(R.id.errorPanel)
+        errorTitle = findViewById(R.id.errorTitle)
         errorText = findViewById(R.id.errorText)
         errorHint = findViewById(R.id.errorHint)
         frameCaption = findViewById(R.id.frameCaption)
@@ -77,6 +84,8 @@ class MainActivity : ComponentActivity() {
         fpsGroup = findViewById(R.id.fpsGroup)
         replayButton = findViewById(R.id.replayButton)
         stopButton = findViewById(R.id.stopButton)
+        liveButton = findViewById(R.id.liveButton)
+        exportButton = findViewById(R.id.exportButton)
         noticeText = findViewById(R.id.noticeText)
         selfCheckText = findViewById(R.id.selfCheckText)
         modelText = findViewById(R.id.modelText)
@@ -84,6 +93,11 @@ class MainActivity : ComponentActivity() {
 
         replayButton.setOnClickListener { vm.startReplay(selectedFps()) }
         stopButton.setOnClickListener { vm.stopSweep() }
+        liveButton.setOnClickListener {
+            val sweep = vm.state.value.sweep
+            if (sweep.running && sweep.live) vm.endLiveSweep() else vm.startSimulatedProbe()
+        }
+        exportButton.setOnClickListener { vm.exportChosenFrame() }
 
         lifecycleScope.launch {
             repeatOnLifecycle(Lifecycle.State.STARTED) {
@@ -103,26 +117,60 @@ class MainActivity : ComponentActivity() {
 
     private fun render(s: UiState) {
         val load = s.load
-        errorPanel.visibility = if (load is LoadState.Failed) View.VISIBLE else View.GONE
-        content.visibility = if (load is LoadState.Failed) View.GONE else View.VISIBLE
-        if (load is LoadState.Failed) {
-            errorText.text = load.problem
-            errorHint.text = load.hint?.let { getString(R.string.error_fix, it) } ?: ""
+        val check = s.selfCheck
+        // Two full-screen stops: a bundle that cannot be used, and a self-check that blocks use. Neither leaves a
+        // control that could start a sweep.
+        val stop: Triple<String, String, String?>? = when {
+            load is LoadState.Failed -> Triple(getString(R.string.error_title), load.problem, load.hint?.let { getString(R.string.error_fix, it) })
+            check is SelfCheckState.Blocked -> Triple(getString(R.string.blocked_title), check.reason, getString(R.string.blocked_hint))
+            else -> null
+        }
+        errorPanel.visibility = if (stop != null) View.VISIBLE else View.GONE
+        content.visibility = if (stop != null) View.GONE else View.VISIBLE
+        if (stop != null) {
+            errorTitle.text = stop.first
+            errorText.text = stop.second
+            errorHint.text = stop.third ?: ""
+            replayButton.isEnabled = false
+            stopButton.isEnabled = false
+            liveButton.isEnabled = false
+            exportButton.isEnabled = false
+            keepScreenOn(false)
             return
         }
-        val info = (load as? LoadState.Ready)?.info
+        val info = (check as? SelfCheckState.Passed)?.info
         renderModel(info)
-        renderSelfCheck(s.selfCheck)
+        renderSelfCheck(check)
         renderSweep(s.sweep, info)
-        val checkDone = s.selfCheck is SelfCheckState.Done || s.selfCheck is SelfCheckState.Failed
-        replayButton.isEnabled = info != null && checkDone && s.replayProblem == null && !s.sweep.running
-        stopButton.isEnabled = s.sweep.running
+        // Only a PASSED self-check enables sweeps and export (never Blocked, never while it runs): core/Controls.kt.
+        val status = when (check) {
+            is SelfCheckState.Passed -> CheckStatus.PASSED
+            is SelfCheckState.Blocked -> CheckStatus.BLOCKED
+            is SelfCheckState.Running -> CheckStatus.RUNNING
+            SelfCheckState.Waiting -> CheckStatus.WAITING
+        }
+        val v = s.sweep.verdict
+        val controls = controlsFor(status, s.replayProblem == null, s.sweep.running, s.sweep.live, v != null && v.verdict == Verdict.USABLE)
+        replayButton.isEnabled = controls.replay
+        stopButton.isEnabled = controls.stop
+        liveButton.isEnabled = controls.live
+        liveButton.text = getString(if (controls.liveEnds) R.string.live_end else R.string.live_start)
+        exportButton.isEnabled = controls.export
+        // A sweep must not be cut short by the screen timing out while the operator holds the probe.
+        keepScreenOn(s.sweep.running)
         val notices = ArrayList<String>()
+        info?.fallbackNote?.let { notices.add(it) }
         s.replayProblem?.let { notices.add(getString(R.string.replay_unavailable, it)) }
         if (s.sweep.lateFrames > 0) notices.add(getString(R.string.late_frames, s.sweep.lateFrames))
+        if (s.sweep.droppedFrames > 0) notices.add(getString(R.string.dropped_frames, s.sweep.droppedFrames))
+        s.sweep.exported?.let { notices.add(getString(R.string.exported, it)) }
         s.sweep.error?.let { notices.add(getString(R.string.sweep_error, it)) }
         noticeText.visibility = if (notices.isEmpty()) View.GONE else View.VISIBLE
         noticeText.text = notices.joinToString("\n")
+    }
+
+    private fun keepScreenOn(on: Boolean) {
+        if (on) window.addFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON) else window.clearFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON)
     }
 
     private fun renderModel(info: ModelInfo?) {
@@ -152,22 +200,16 @@ class MainActivity : ComponentActivity() {
                 selfCheckText.setTextColor(color(R.color.text))
             }
             is SelfCheckState.Running -> {
-                selfCheckText.text = getString(R.string.selfcheck_running, c.done, c.total)
+                selfCheckText.text = getString(R.string.selfcheck_running, c.model, c.done, c.total)
                 selfCheckText.setBackgroundColor(color(R.color.check_running))
                 selfCheckText.setTextColor(color(R.color.on_state))
             }
-            is SelfCheckState.Done -> {
-                val lines = listOf(getString(R.string.selfcheck_done, c.report.summary(), String.format(Locale.ROOT, "%.1f", c.msPerFrame))) +
-                    c.report.problems.take(3)
-                selfCheckText.text = lines.joinToString("\n")
-                selfCheckText.setBackgroundColor(color(if (c.report.passed) R.color.check_pass else R.color.check_fail))
+            is SelfCheckState.Passed -> {
+                selfCheckText.text = getString(R.string.selfcheck_done, c.report.summary(), String.format(Locale.ROOT, "%.1f", c.msPerFrame))
+                selfCheckText.setBackgroundColor(color(if (c.info.fallbackNote == null) R.color.check_pass else R.color.check_running))
                 selfCheckText.setTextColor(color(R.color.on_state))
             }
-            is SelfCheckState.Failed -> {
-                selfCheckText.text = getString(R.string.selfcheck_failed, c.reason)
-                selfCheckText.setBackgroundColor(color(R.color.check_fail))
-                selfCheckText.setTextColor(color(R.color.on_state))
-            }
+            is SelfCheckState.Blocked -> Unit // rendered full screen by render()
         }
     }
 

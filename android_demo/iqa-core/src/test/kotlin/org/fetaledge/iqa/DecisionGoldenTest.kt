@@ -52,6 +52,46 @@ class DecisionGoldenTest {
         }
     }
 
+    /**
+     * The golden's per-frame trajectory: smoothed score (bit for bit), in-plane flag and best frame after every
+     * update() call; the calls that raised leave all three as they were; 'continued': the same tracker fed on.
+     */
+    private fun checkTrajectory(name: String, params: DecisionParams, inputs: List<Json>, t: Json) {
+        val tracker = SweepTracker(params)
+        val smoothed = ArrayList<String>()
+        val inPlane = ArrayList<Boolean>()
+        val best = ArrayList<Int>()
+        val rejected = ArrayList<Int>()
+        val events = ArrayList<String>()
+        inputs.forEachIndexed { i, raw ->
+            val before = Triple(tracker.smoothed, tracker.inPlane, tracker.best)
+            val n = tracker.nFrames
+            try {
+                for (e in tracker.update(raw.probability())) events.add("at=$i ${e.type} frame=${e.frame} score=${bits(e.score)}")
+            } catch (ex: IqaException) {
+                rejected.add(i)
+                assertEquals(before, Triple(tracker.smoothed, tracker.inPlane, tracker.best), "$name: frame $i changed the state")
+                assertEquals(n, tracker.nFrames, "$name: frame $i was counted")
+            }
+            smoothed.add(bits(tracker.smoothed))
+            inPlane.add(tracker.inPlane)
+            best.add(tracker.best?.first ?: -1)
+        }
+        assertEquals(t["smoothed"].arr().map { bits((it as? Json.Num)?.toDouble()) }, smoothed, "$name: smoothed trajectory")
+        assertEquals(t["in_plane"].arr().map { (it as Json.Bool).value }, inPlane, "$name: in-plane trajectory")
+        assertEquals(t["best_frame"].arr().map { it.int() }, best, "$name: best-frame trajectory")
+        assertEquals(t["rejected"].arr().map { it.int() }, rejected, "$name: rejected frames")
+        val cont = (t as Json.Obj).fields["continued"]
+        assertEquals(rejected.isNotEmpty(), cont != null, "$name: 'continued' present exactly when a frame was rejected")
+        if (cont != null) {
+            assertEquals(expectedEvents(cont["events"]), events, "$name: events after rejected frames")
+            val v = tracker.finish()
+            val x = cont["verdict"]
+            assertEquals(listOf(x["verdict"].str(), x["frame"].int().toString(), bits((x["score"] as? Json.Num)?.toDouble()), x["n_frames"].int().toString()),
+                listOf(v.verdict.name, v.frame.toString(), bits(v.score), v.nFrames.toString()), "$name: verdict after rejected frames")
+        }
+    }
+
     private fun run(file: File) {
         val doc = Goldens.read(file)
         assertEquals(1, doc["format"].int(), "golden format")
@@ -59,7 +99,10 @@ class DecisionGoldenTest {
         val params = paramsOf(doc["params"])
         val expected = doc["expected"]
         when (doc["kind"].str()) {
-            "sweep" -> checkSweep(file.name, replay(params, doc["probabilities"].arr()), expected)
+            "sweep" -> {
+                checkSweep(file.name, replay(params, doc["probabilities"].arr()), expected)
+                checkTrajectory(file.name, params, doc["probabilities"].arr(), doc["trajectory"])
+            }
             "case" -> {
                 val selector = CaseSelector()
                 val sweeps = doc["sweeps"].arr()
@@ -69,6 +112,7 @@ class DecisionGoldenTest {
                     val r = replay(params, s.arr())
                     checkSweep("${file.name} sweep $k", r, expectedSweeps[k])
                     selector.add(r.verdict!!)
+                    checkTrajectory("${file.name} sweep $k", params, s.arr(), doc["trajectory"]["sweeps"].arr()[k])
                 }
                 val c = selector.finish()
                 val e = expected["case"]
@@ -94,7 +138,7 @@ class DecisionGoldenTest {
             "empty_sweep", "all_below_threshold", "ties_first_occurrence_wins", "flicker_never_confirmed",
             "flicker_in_plane_suppressed", "plane_at_first_frame", "plane_at_last_frame", "min_run_not_reached",
             "found_lost_found", "nan_rejected", "long_realistic_sweep", "case_six_sweeps_one_usable",
-            "case_realistic_six_sweeps",
+            "case_realistic_six_sweeps", "invalid_frame_leaves_state_unchanged",
         )
         assertTrue(names.containsAll(required), "missing goldens: ${required - names}")
         assertTrue(names.size >= 25, "only ${names.size} decision goldens found in ${Goldens.root}")

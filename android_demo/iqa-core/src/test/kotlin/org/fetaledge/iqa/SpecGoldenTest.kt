@@ -41,6 +41,8 @@ class SpecGoldenTest {
                 val e = assertThrows(IqaException::class.java) { IqaSpec.parse(specText, "bundle/iqa_spec.json") }
                 val prefix = "bundle/iqa_spec.json: ${field.str()}: "
                 assertTrue(e.problem.startsWith(prefix), "expected '$prefix...', got '${e.problem}'")
+                // The whole message, as Python words it (not only the field it names).
+                assertEquals("bundle/iqa_spec.json: ${c["error"].str()}", e.problem)
             }
         }
     }

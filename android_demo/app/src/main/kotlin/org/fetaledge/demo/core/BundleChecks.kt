@@ -19,6 +19,7 @@ object BundleLayout {
     const val ROOT = "bundle"
     const val SPEC = "$ROOT/$SPEC_FILE_NAME"
     const val SWEEP_GOLDEN = "$ROOT/goldens/sweep.json"
+    const val FRAME_GOLDENS = "$ROOT/goldens/frames.json"
 
     /** The asset path of a file the spec names relative to the bundle (a model, the frames file). */
     fun asset(relative: String): String = "$ROOT/$relative"
@@ -47,13 +48,6 @@ fun checkAppCanRun(spec: IqaSpec) {
         )
     }
 }
-
-/** The model the app runs: the first LiteRT model of the spec (the target's primary, INT8 for android-arm64). */
-fun choosePrimaryModel(spec: IqaSpec): ModelSpec =
-    spec.models.firstOrNull { it.runtime == "litert" } ?: throw IqaException(
-        "$SPEC_FILE_NAME lists no LiteRT model (it has: ${spec.models.joinToString { "${it.name} (${it.runtime})" }})",
-        BundleLayout.BUILD_HINT,
-    )
 
 /**
  * Check every model file the spec lists against the sha256 it records, the same rule and wording as iqa-core's

@@ -235,7 +235,7 @@ class NpyFrames private constructor(
 
     companion object {
         /**
-         * Check the header (uint8, C order, 3-D, and H x W when [height]/[width] are given) and that the data block
+         * Check the header (uint8, C order, 3-D or 2-D (one frame), and H x W when [height]/[width] are given) and that the data block
          * holds exactly N*H*W bytes. [buf] holds the whole file from its position to its limit.
          */
         fun open(buf: ByteBuffer, source: String, height: Int? = null, width: Int? = null): NpyFrames {
@@ -244,10 +244,11 @@ class NpyFrames private constructor(
                 throw IqaException("$source: dtype '${h.descr}' is not uint8 ('|u1')", "save the frames as numpy uint8")
             }
             if (h.fortranOrder) throw IqaException("$source: Fortran-ordered arrays are not supported; save in C order")
-            if (h.shape.size != 3) {
-                throw IqaException("$source: shape ${Npy.shapeText(h.shape)} is not (frames, height, width)")
+            // A 2-D array is one frame (a bundle's goldens/frames/*.npy); a 3-D one a sweep.
+            if (h.shape.size != 3 && h.shape.size != 2) {
+                throw IqaException("$source: shape ${Npy.shapeText(h.shape)} is not (frames, height, width) or (height, width)")
             }
-            val (n, fh, fw) = h.shape
+            val (n, fh, fw) = if (h.shape.size == 3) h.shape else listOf(1L) + h.shape
             if ((height != null && fh != height.toLong()) || (width != null && fw != width.toLong())) {
                 throw IqaException(
                     "$source: frames are ${fh}x$fw (height x width), the model takes ${height}x$width",

@@ -11,18 +11,16 @@ import kotlin.math.abs
 import kotlin.math.max
 
 /*
- * The start-up self-check: the bundle's recorded sweep (goldens/sweep.json + goldens/sweep_frames.npy), scored on
- * this device, must reproduce what the Python runtime recorded when the bundle was built, by the same rule as
- * `fetaledge verify` (fetaledge/runtime/verify.py):
- *   - every probability within the precision's tolerance (int8 2e-3, fp32 1e-4, fp16 1e-3), |p_device - p_golden| <= tol;
- *   - the decisions identical: the same events (emitting frame, type, named frame) in the same order and the same
- *     verdict and chosen frame. Python compares the whole expected block, scores included, because it runs the same
- *     runtime that wrote the golden; a device runs another build of LiteRT (arm64 XNNPACK kernels, another exp()),
- *     so an event's score is compared within the same tolerance: a raw-p score obviously, and a smoothed score
- *     because it is a convex combination of probabilities that each differ by at most tol.
- * It also replays the golden's own probabilities through iqa-core and requires the recorded decisions BIT FOR BIT
- * (the Kotlin/Python decision parity, on a real sweep), and checks that the golden was made with the model and the
- * decision parameters the app uses.
+ * The start-up self-check, by the rule of `fetaledge verify` (fetaledge/runtime/verify.py), per model:
+ *   - frames (goldens/frames.json): every golden frame's probability within THE BUNDLE'S tolerance for this model
+ *     (written per model and frame by the build: 1e-2 int8, 1e-4 fp32 today), and its good/not-good decision the
+ *     same unless the golden lies within that tolerance of the threshold;
+ *   - sweep (goldens/sweep.json, only for the model that recorded it): the device's probabilities replayed through
+ *     iqa-core give the golden's events and verdict with every label and frame index exact and every score within
+ *     the same tolerance (fetaledge.runtime.goldens.same_decisions; pinned for both sides by
+ *     tests/goldens/selfcheck/sweep_rule.json). Per-frame differences alone do not fail the sweep: its decisions do.
+ * It also replays the golden's own probabilities through iqa-core, which must reproduce the recorded decisions BIT
+ * FOR BIT, and checks that the golden was made with the model and the decision parameters the app uses.
  */
 
 /** goldens/sweep.json of a bundle (fetaledge/bundle.py _golden_sweep). */
@@ -115,8 +113,9 @@ class SweepGolden(
     }
 }
 
-/** The outcome of the self-check, for the UI and the log. */
+/** The outcome of one model's self-check, for the UI and the log. */
 class SelfCheckReport(
+    val model: String,
     val passed: Boolean,
     val frames: Int,
     val maxAbsDiff: Double,
@@ -125,23 +124,26 @@ class SelfCheckReport(
     val verdict: SweepVerdict?,
     val problems: List<String>,
 ) {
-    /** One line: "PASS: 120 frames, max |dp| 0.00041 <= 0.002, decisions identical (USABLE frame 57)". */
+    /** One line: "PASS: 60 sweep frames + 8 golden frames, max |dp| 0.0041 (tolerance 0.01), decisions identical (USABLE frame 27)". */
     fun summary(): String {
         val head = if (passed) "PASS" else "FAIL"
         val v = verdict?.let { if (it.frame >= 0) "${it.verdict} frame ${it.frame}" else it.verdict.name } ?: "no verdict"
-        val diff = "max |dp| ${String.format(Locale.ROOT, "%.2g", maxAbsDiff)} ${if (maxAbsDiff <= tolerance) "<=" else ">"} ${formatTolerance(tolerance)}"
+        val diff = "max |dp| ${String.format(Locale.ROOT, "%.2g", maxAbsDiff)} (tolerance ${formatTolerance(tolerance)})"
         val dec = if (decisionsMatch) "decisions identical" else "decisions differ"
-        return "$head: $frames frames, $diff, $dec ($v)"
+        return "$head $model: $frames frames, $diff, $dec ($v)"
     }
+
+    /** This report and [other] (another part of the same model's check) as one. */
+    operator fun plus(other: SelfCheckReport): SelfCheckReport = SelfCheckReport(
+        model, passed && other.passed, frames + other.frames, max(maxAbsDiff, other.maxAbsDiff), max(tolerance, other.tolerance),
+        decisionsMatch && other.decisionsMatch, verdict ?: other.verdict, problems + other.problems,
+    )
 }
 
-/** 0.002, 0.0001: a tolerance as people write it. */
-private fun formatTolerance(t: Double): String = String.format(Locale.ROOT, "%.1g", t)
+/** 0.01, 0.0001: a tolerance as people write it. */
+fun formatTolerance(t: Double): String = String.format(Locale.ROOT, "%.1g", t)
 
 object SelfCheck {
-    /** Slack for the float rounding of a smoothed score (a convex combination of values within tol). */
-    private const val ROUNDING_SLACK = 1e-12
-
     private data class Run(val events: List<Pair<Int, Event>>, val verdict: SweepVerdict?, val error: String?)
 
     private fun replay(params: DecisionParams, probabilities: List<Double>): Run {
@@ -157,18 +159,21 @@ object SelfCheck {
         return Run(events, tracker.finish(), null)
     }
 
+    /** Python's same_decisions on a float: within [tol], or equal (so that equal infinities match). */
+    private fun close(a: Double, b: Double, tol: Double): Boolean = abs(a - b) <= tol || a == b
+
     /**
-     * Compare [probabilities] (this device, model [modelName] of [precision], decision [params] as the app runs
-     * them) with [golden].
+     * The recorded sweep: [probabilities] (this device, model [modelName], decision [params] as the app runs them)
+     * against [golden], scores compared within [tolerance] (the bundle's tolerance for this model, FrameGoldens).
      */
-    fun compare(
+    fun compareSweep(
         golden: SweepGolden,
         modelName: String,
-        precision: String,
         params: DecisionParams,
+        tolerance: Double,
         probabilities: List<Double>,
     ): SelfCheckReport {
-        val tol = probabilityTolerance(precision)
+        val tol = tolerance
         val problems = ArrayList<String>()
         if (golden.model != modelName) problems.add("the golden was recorded with model '${golden.model}', the app runs '$modelName'")
         if (golden.params != params) problems.add("the golden's decision parameters ${golden.params} differ from the spec's $params")
@@ -181,23 +186,14 @@ object SelfCheck {
             problems.add("iqa-core does not reproduce the golden's decisions from the golden's own probabilities")
         }
 
-        // 2. This device's probabilities, within tolerance.
+        // 2. How far this device's probabilities are from the golden's (reported; the decisions below decide).
         var maxDiff = 0.0
         if (probabilities.size != golden.probabilities.size) {
             problems.add("the device scored ${probabilities.size} frames, the golden has ${golden.probabilities.size}")
-        } else {
-            val off = ArrayList<Int>()
-            for (i in probabilities.indices) {
-                val d = abs(probabilities[i] - golden.probabilities[i])
-                if (d.isNaN() || d > tol) off.add(i)
-                maxDiff = if (d.isNaN()) Double.NaN else max(maxDiff, d)
-            }
-            if (off.isNotEmpty()) {
-                val shown = off.take(5).joinToString { i ->
-                    "frame $i: ${String.format(Locale.ROOT, "%.6f", probabilities[i])} vs ${String.format(Locale.ROOT, "%.6f", golden.probabilities[i])}"
-                }
-                problems.add("${off.size} probabilities differ by more than ${formatTolerance(tol)} ($shown${if (off.size > 5) ", ..." else ""})")
-            }
+        }
+        for (i in 0 until minOf(probabilities.size, golden.probabilities.size)) {
+            val d = abs(probabilities[i] - golden.probabilities[i])
+            maxDiff = if (d.isNaN() || maxDiff.isNaN()) Double.NaN else max(maxDiff, d)
         }
 
         // 3. This device's decisions: identical events and verdict, scores within tolerance.
@@ -212,9 +208,12 @@ object SelfCheck {
         for (k in 0 until minOf(got.size, golden.expectedEvents.size)) {
             val (at, e) = got[k]
             val x = golden.expectedEvents[k]
-            if (at != x.at || e.type.name != x.type || e.frame != x.frame || abs(e.score - x.score) > tol + ROUNDING_SLACK) {
+            if (at != x.at || e.type.name != x.type || e.frame != x.frame || !close(e.score, x.score, tol)) {
                 decisionsMatch = false
-                problems.add("event $k: device ${e.type} frame ${e.frame} at ${at}, golden ${x.type} frame ${x.frame} at ${x.at}")
+                problems.add(
+                    "event $k: device ${e.type} frame ${e.frame} at $at score ${fmt(e.score)}, golden ${x.type} frame ${x.frame} " +
+                        "at ${x.at} score ${fmt(x.score)} (scores may differ by ${formatTolerance(tol)})",
+                )
                 break
             }
         }
@@ -223,12 +222,46 @@ object SelfCheck {
         if (v != null) {
             val vs = v.score
             val xs = xv.score
-            val scoreOk = if (vs == null || xs == null) vs == xs else abs(vs - xs) <= tol + ROUNDING_SLACK
+            val scoreOk = if (vs == null || xs == null) vs == xs else close(vs, xs, tol)
             if (v.verdict.name != xv.verdict || v.frame != xv.frame || v.nFrames != xv.nFrames || !scoreOk) {
                 decisionsMatch = false
-                problems.add("verdict: device ${v.verdict} frame ${v.frame}, golden ${xv.verdict} frame ${xv.frame}")
+                problems.add("verdict: device ${v.verdict} frame ${v.frame} score ${vs?.let(::fmt)}, golden ${xv.verdict} frame ${xv.frame} score ${xs?.let(::fmt)}")
             }
         }
-        return SelfCheckReport(problems.isEmpty(), probabilities.size, maxDiff, tol, decisionsMatch, v, problems)
+        return SelfCheckReport(modelName, problems.isEmpty(), probabilities.size, maxDiff, tol, decisionsMatch, v, problems)
     }
+
+    /**
+     * The golden frames (goldens/frames.json) of model [modelName]: [probabilities] in the file's order, each within
+     * its tolerance, and the same good/not-good decision against [threshold] unless the golden is borderline.
+     */
+    fun compareFrames(goldens: FrameGoldens, modelName: String, threshold: Double, probabilities: List<Double>): SelfCheckReport {
+        val problems = ArrayList<String>()
+        var maxDiff = 0.0
+        var flips = 0
+        val expected = goldens.entries.map { it to it.expected[modelName] }
+        if (expected.any { it.second == null }) problems.add("goldens/frames.json has no expectation for model $modelName")
+        if (probabilities.size != goldens.entries.size) {
+            problems.add("the device scored ${probabilities.size} golden frames, goldens/frames.json has ${goldens.entries.size}")
+        }
+        for (i in 0 until minOf(probabilities.size, expected.size)) {
+            val (entry, exp) = expected[i]
+            if (exp == null) continue
+            val p = probabilities[i]
+            val d = abs(p - exp.probability)
+            maxDiff = if (d.isNaN() || maxDiff.isNaN()) Double.NaN else max(maxDiff, d)
+            if (d.isNaN() || d > exp.tolerance) {
+                problems.add("$modelName on ${entry.file}: probability ${fmt(p)}, golden ${fmt(exp.probability)} (tolerance ${formatTolerance(exp.tolerance)})")
+            }
+            // A golden within its tolerance of the threshold may legitimately land on either side.
+            if ((p >= threshold) != exp.good && abs(exp.probability - threshold) > exp.tolerance) {
+                flips++
+                problems.add("$modelName on ${entry.file}: decision differs from the golden")
+            }
+        }
+        val tol = goldens.toleranceOrNull(modelName) ?: 0.0
+        return SelfCheckReport(modelName, problems.isEmpty(), probabilities.size, maxDiff, tol, flips == 0, null, problems)
+    }
+
+    private fun fmt(v: Double): String = String.format(Locale.ROOT, "%.6f", v)
 }

@@ -24,12 +24,6 @@ import kotlin.math.round
  * Probability: output_kind "logit" -> 1 / (1 + exp(-y)) in double; "probability" -> y.
  */
 
-/** The probability tolerance a device result must meet against the bundle's goldens (bundle.py PROB_TOLERANCE). */
-val PROBABILITY_TOLERANCE: Map<String, Double> = mapOf("fp32" to 1e-4, "int8" to 2e-3, "fp16" to 1e-3)
-
-fun probabilityTolerance(precision: String): Double =
-    PROBABILITY_TOLERANCE[precision] ?: throw IqaException("no probability tolerance for precision '$precision'")
-
 /** p = sigmoid(y) in double, the same expression as Python's 1.0 / (1.0 + exp(-y)). */
 fun sigmoid(y: Double): Double = 1.0 / (1.0 + exp(-y))
 

@@ -2,6 +2,7 @@ package org.fetaledge.demo.core
 
 import org.fetaledge.iqa.IqaSpec
 import org.fetaledge.iqa.Json
+import java.io.File
 import java.nio.ByteBuffer
 
 /** Test fixtures (src/test/resources/fixtures, written by make_fixtures.py from numpy + fetaledge.runtime). */
@@ -69,3 +70,19 @@ fun Json.list(): List<Json> = (this as Json.Arr).items
 fun Json.str(): String = (this as Json.Str).value
 
 operator fun Json.get(key: String): Json = (this as Json.Obj).fields[key] ?: error("fixture has no '$key'")
+
+/**
+ * The repository's shared goldens (tests/goldens), as iqa-core's tests find them: -Dfetaledge.goldens,
+ * FETALEDGE_GOLDENS, or tests/goldens above the working directory.
+ */
+object SharedGoldens {
+    val root: java.io.File by lazy {
+        val configured = System.getProperty("fetaledge.goldens") ?: System.getenv("FETALEDGE_GOLDENS")
+        val dir = configured?.let(::File) ?: generateSequence(File("").absoluteFile) { it.parentFile }
+            .map { File(it, "tests/goldens") }.firstOrNull { File(it, "decision").isDirectory } ?: File("tests/goldens")
+        require(File(dir, "selfcheck").isDirectory) { "golden folder not found: $dir (set -Dfetaledge.goldens=<repo>/tests/goldens)" }
+        dir
+    }
+
+    fun text(rel: String): String = File(root, rel).readText(Charsets.UTF_8)
+}

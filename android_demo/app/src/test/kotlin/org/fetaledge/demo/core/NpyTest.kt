@@ -66,9 +66,12 @@ class NpyTest {
         fails("not a .npy file") { NpyFrames.open(ByteBuffer.wrap("PK\u0003\u0004 not npy".toByteArray()), "x.npy") }
         fails("dtype '<u2' is not uint8") { NpyFrames.open(Fixtures.npy(ok.replace("|u1", "<u2"), data), "x.npy") }
         fails("Fortran-ordered") { NpyFrames.open(Fixtures.npy(ok.replace("False", "True"), data), "x.npy") }
-        fails("is not (frames, height, width)") {
-            NpyFrames.open(Fixtures.npy(ok.replace("(2, 3, 4)", "(6, 4)"), data), "x.npy")
+        fails("is not (frames, height, width) or (height, width)") {
+            NpyFrames.open(Fixtures.npy(ok.replace("(2, 3, 4)", "(24,)"), data), "x.npy")
         }
+        // A 2-D array (a bundle's goldens/frames/*.npy) is one frame.
+        val one = NpyFrames.open(Fixtures.npy(ok.replace("(2, 3, 4)", "(6, 4)"), data), "x.npy", height = 6, width = 4)
+        assertEquals(1, one.count)
         fails("frames are 3x4 (height x width), the model takes 562x744") {
             NpyFrames.open(Fixtures.npy(ok, data), "x.npy", height = 562, width = 744)
         }
