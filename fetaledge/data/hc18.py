@@ -6,8 +6,11 @@ are further images of subject NNN), ``NNN_HC_Annotation.png`` (the ellipse drawn
 mask) and ``training_set_pixel_size_and_HC.csv`` (pixel size in mm, reference HC in mm). The project never
 copies these files: point ``root`` at a folder holding them (the shared copy is ``../shared/data/real/hc18``).
 
-The filled mask is the outline plus everything it encloses: the background is the 4-connected region
-touching the image border (the drawn outline is 8-connected, so a 4-connected flood cannot leak through it).
+The filled mask is the drawn ellipse plus everything it encloses: the background is the 4-connected region
+touching the image border (a drawn outline is 8-connected, so a 4-connected flood cannot leak through it). The
+shared copy's annotation PNGs are already filled ellipses (every one checked: filling adds no pixel); their
+edge lies about 1.4 px outside the ellipse the reference HC was computed from (the drawn line's width), so HC
+from these masks reads about 0.7 mm high (``benchmarks/results/hc18.md``).
 
 Example:
     >>> items = read_hc18("../shared/data/real/hc18")        # doctest: +SKIP
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +30,11 @@ import numpy as np
 
 from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.contour import label_components
+from fetaledge.runtime.geometry import letterbox
 from fetaledge.runtime.images import read_image
 
-__all__ = ["HC18_ATTRIBUTION", "Hc18Item", "filled_mask", "hc18_subjects", "outline", "read_hc18"]
+__all__ = ["HC18_ATTRIBUTION", "Hc18Item", "filled_mask", "frame_and_mask", "grid_arrays", "hc18_subjects", "outline",
+           "read_hc18"]
 
 HC18_ATTRIBUTION = ("HC18 (van den Heuvel TLA, de Bruijn D, de Korte CL, van Ginneken B, 2018, PLoS ONE "
                     "13(8): e0200412; Zenodo 10.5281/zenodo.1327317), CC BY 4.0")
@@ -113,3 +119,29 @@ def filled_mask(path: Path | str) -> np.ndarray:
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     outside = np.isin(labels, border[border > 0])
     return ~outside
+
+
+def frame_and_mask(item: Hc18Item) -> tuple[np.ndarray, np.ndarray]:
+    """(grey uint8 frame, filled bool mask) of one item at full size; both must be the same size."""
+    frame = read_image(item.image)
+    mask = filled_mask(item.annotation)
+    if frame.shape != mask.shape:
+        raise FetaledgeError(f"HC18 {item.name}: image {frame.shape} and annotation {mask.shape} differ in size")
+    return frame, mask
+
+
+def grid_arrays(items: list[Hc18Item], out_h: int, out_w: int,
+                progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Letterboxed (N, out_h, out_w) uint8 frames and soft masks (0..255: the covered share of each grid pixel).
+
+    Both go through :func:`fetaledge.runtime.geometry.letterbox`, the rule the exported graph folds in.
+    """
+    frames = np.zeros((len(items), out_h, out_w), np.uint8)
+    masks = np.zeros_like(frames)
+    for k, it in enumerate(items):
+        f, m = frame_and_mask(it)
+        frames[k] = letterbox(f, out_h, out_w)
+        masks[k] = letterbox(m.astype(np.uint8) * 255, out_h, out_w)
+        if progress:
+            progress(1)
+    return frames, masks
