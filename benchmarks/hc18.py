@@ -241,7 +241,8 @@ def report(args, split, model, saved, ref_rows) -> None:
     parity = check_seg_parity(model, fp32, probe, (FRAME_H, FRAME_W), grid)
     log(f"exported {fp32.name}: parity max |dp| {parity.max_abs_prob:.2e} on {parity.n} frames")
     rng = np.random.default_rng(0)
-    calib_items = [split["train"][k] for k in sorted(rng.choice(len(split["train"]), min(64, len(split["train"])), replace=False))]
+    pick = rng.choice(len(split["train"]), min(64, len(split["train"])), replace=False)
+    calib_items = [split["train"][k] for k in sorted(pick)]
     calib = np.stack([frame_and_mask(it)[0] for it in calib_items])
     log("evaluating fp32 on the validation split (gate reference)")
     _, val_fp32 = evaluate(fp32, split["val"], grid)

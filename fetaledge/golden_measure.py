@@ -30,9 +30,9 @@ import numpy as np
 
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import write_json
-from fetaledge.runtime.gestation import OutOfRange, gestational_age
 from fetaledge.runtime.geometry import letterbox
-from fetaledge.runtime.measure import FrameMap, MeasureParams, Measurement, measure_mask
+from fetaledge.runtime.gestation import OutOfRange, gestational_age
+from fetaledge.runtime.measure import FrameMap, Measurement, MeasureParams, measure_mask
 
 __all__ = ["GRID", "HC18_CASES", "TOLERANCE_MM", "build_cases", "case_mask", "rle_decode", "rle_encode",
            "run_case"]
