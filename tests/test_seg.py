@@ -3,7 +3,10 @@ export + parity, INT8 through quantize behind the Dice / measurement gate, and t
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +138,32 @@ def test_scores_dice_hausdorff_and_frame_mask():
     grid[1:3, 1:3] = 1.0
     full = frame_mask(grid, FrameMap.letterbox(8, 8, 4, 4))
     assert full.shape == (8, 8) and full.sum() == 16 and full[2:6, 2:6].all()
+
+
+@pytest.mark.slow  # exports the tiny student: about 2-4 s
+def test_infer_on_a_segmentation_bundle_prints_and_writes_the_measurement(trained, tmp_path):
+    from click.testing import CliRunner
+
+    from fetaledge.cli import main
+    from fetaledge.export.seg_onnx import export_seg_onnx
+    from fetaledge.runtime.measure_spec import example_measurement_spec
+    from fetaledge.seg_bundle import write_seg_bundle
+
+    result, _, va = trained
+    onnx = export_seg_onnx(result.model, *FRAME, *GRID, tmp_path / "seg.onnx")
+    spec = dataclasses.replace(example_measurement_spec(), model="seg.onnx", grid_height=GRID[0], grid_width=GRID[1])
+    bundle = write_seg_bundle(tmp_path / "bundle_seg", onnx, spec)
+    np.save(tmp_path / "f0.npy", va[0][0])
+    np.save(tmp_path / "wide.npy", np.zeros((100, 300), np.uint8))  # another size: letterboxed, needs a spacing
+    out = CliRunner().invoke(main, ["infer", "--bundle", str(bundle), str(tmp_path / "f0.npy"),
+                                    str(tmp_path / "wide.npy"), "--spacing-mm", "0.2", "0.2",
+                                    "--json", str(tmp_path / "r.json")])
+    assert out.exit_code == 0, out.output
+    assert "f0.npy: " in out.output and "wide.npy: " in out.output
+    r = json.loads((tmp_path / "r.json").read_text())
+    for f in r["frames"]:  # a number exactly when there is a measurement, and a PNG either way
+        assert f["status"] in ("ok", "rescan", "none") and (f["circumference_mm"] is None) == (f["status"] == "none")
+        assert Path(f["png"]).is_file()
+    assert (r["frames"][1]["height"], r["frames"][1]["width"]) == (100, 300)
+    bad = CliRunner().invoke(main, ["infer", "--bundle", str(bundle), str(tmp_path / "wide.npy")])
+    assert bad.exit_code != 0 and "another pixel spacing" in bad.output

@@ -1,8 +1,8 @@
 """``measurement.json``: what a segmentation bundle measures and how, strictly typed (no torch).
 
-It sits beside ``iqa_spec.json`` in a segmentation bundle and names the model whose output is a mask::
+It sits in a segmentation bundle and names the model (its file in the bundle) whose output is a mask::
 
-    {"measurement_version": 1, "model": "seg_int8", "structure": "hc" | "ac", "output": "mask_logits",
+    {"measurement_version": 1, "model": "seg_int8.onnx", "structure": "hc" | "ac", "output": "mask_logits",
      "grid_height": 96, "grid_width": 128, "geometry": "letterbox",
      "spacing_mm": [0.1, 0.1], "spacing_source": "spec" | "probe", "gestational_age": "hadlock1984" | "none",
      "params": {"threshold": 0.5, "min_area_mm2": 100.0, "max_residual": 0.03, "max_cut_fraction": 0.15,
@@ -80,7 +80,7 @@ class MeasurementSpec:
             raise _bad("measurement_version", f"{self.measurement_version} is not supported "
                        f"(this runtime reads {MEASUREMENT_VERSION})", hint="update fetaledge or rebuild the bundle")
         if not (isinstance(self.model, str) and self.model.strip()):
-            raise _bad("model", "must name the segmentation model of iqa_spec.json")
+            raise _bad("model", "must name the segmentation model's file in the bundle")
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise _bad(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
@@ -174,6 +174,6 @@ def dump_measurement_spec(spec: MeasurementSpec, path: str | Path) -> None:
 
 def example_measurement_spec() -> MeasurementSpec:
     """The HC18 student's measurement: 96x128 grid, HC, Hadlock, spacing from the probe (0.1 mm fallback)."""
-    return MeasurementSpec(model="seg_int8", structure="hc", output="mask_logits", grid_height=96, grid_width=128,
+    return MeasurementSpec(model="seg_int8.onnx", structure="hc", output="mask_logits", grid_height=96, grid_width=128,
                            geometry="letterbox", spacing_mm=(0.1, 0.1), spacing_source="probe",
                            gestational_age="hadlock1984", params=MeasureParams())
