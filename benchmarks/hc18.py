@@ -296,11 +296,34 @@ def report(args, split, model, saved, ref_rows) -> None:
         "latency_ms_1thread_ort": lat,
         "per_image": {"fp32": [r.to_dict() for r in test_fp32], "int8": [r.to_dict() for r in test_int8]},
     }
+    out["bundle"] = seg_bundle(args, chosen.path, grid, split)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "hc18.json", out)
     plot(test_fp32, test_int8, args.out / "hc18.png")
     write_md(out, args.out / "hc18.md")
     log(f"wrote {args.out / 'hc18.md'}")
+
+
+def seg_bundle(args, int8_path: Path, grid: tuple[int, int], split) -> dict:
+    """The shipped INT8 student as a segmentation bundle, and ``fetaledge infer`` on one test image with it."""
+    import dataclasses
+
+    from fetaledge.runtime.measure_infer import measure_files
+    from fetaledge.runtime.measure_spec import example_measurement_spec
+    from fetaledge.seg_bundle import write_seg_bundle
+
+    spec = dataclasses.replace(example_measurement_spec(), model="seg_int8.onnx", grid_height=grid[0],
+                               grid_width=grid[1])
+    bundle = write_seg_bundle(args.work / "bundle_seg", int8_path, spec, {"data": "HC18 training set split"})
+    it = split["test"][0]
+    r = measure_files(bundle, [it.image], (it.pixel_mm, it.pixel_mm), png_dir=args.out)
+    png = Path(r["frames"][0]["png"])
+    shown = args.out / "hc18_infer_example.png"
+    png.replace(shown)
+    f = r["frames"][0]
+    return {"folder": str(bundle), "example": {"image": it.name, "reference_mm": it.hc_mm,
+                                               "circumference_mm": f["circumference_mm"], "status": f["status"],
+                                               "gestational_age": f["gestational_age"], "png": shown.name}}
 
 
 def write_md(o: dict, path: Path) -> None:
@@ -363,6 +386,15 @@ def write_md(o: dict, path: Path) -> None:
               "under 2 mm. Those are on the challenge's hidden test set, this is a split of the released training "
               "set: compare the order of magnitude, not the decimals.", "",
               "![HC18](hc18.png)", ""]
+    ex = o["bundle"]["example"]
+    lines += ["## On the device path", "",
+              f"The shipped INT8 model as a segmentation bundle (model + `measurement.json`), through `fetaledge "
+              f"infer --bundle BUNDLE {ex['image']}.png --spacing-mm S S`: {ex['image']} measures "
+              + ("nothing" if ex["circumference_mm"] is None else f"{ex['circumference_mm']:.1f} mm")
+              + f" ({ex['status']}; reference {ex['reference_mm']:.1f} mm), "
+              ("" if ex["circumference_mm"] is None else
+               f"GA {ex['gestational_age'] or 'not shown (outside Hadlock 14-42 weeks)'}") + ".", "",
+              f"![fitted ellipse]({ex['png']})", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
 
