@@ -316,10 +316,9 @@ def seg_bundle(args, int8_path: Path, grid: tuple[int, int], split) -> dict:
                                grid_width=grid[1])
     bundle = write_seg_bundle(args.work / "bundle_seg", int8_path, spec, {"data": "HC18 training set split"})
     it = split["test"][0]
-    r = measure_files(bundle, [it.image], (it.pixel_mm, it.pixel_mm), png_dir=args.out)
-    png = Path(r["frames"][0]["png"])
-    shown = args.out / "hc18_infer_example.png"
-    png.replace(shown)
+    # The PNG shows an HC18 image: it stays in the work folder (the project commits no dataset pixels).
+    r = measure_files(bundle, [it.image], (it.pixel_mm, it.pixel_mm), png_dir=args.work)
+    shown = Path(r["frames"][0]["png"])
     f = r["frames"][0]
     return {"folder": str(bundle), "example": {"image": it.name, "reference_mm": it.hc_mm,
                                                "circumference_mm": f["circumference_mm"], "status": f["status"],
@@ -394,7 +393,8 @@ def write_md(o: dict, path: Path) -> None:
               + f" ({ex['status']}; reference {ex['reference_mm']:.1f} mm), "
               ("" if ex["circumference_mm"] is None else
                f"GA {ex['gestational_age'] or 'not shown (outside Hadlock 14-42 weeks)'}") + ".", "",
-              f"![fitted ellipse]({ex['png']})", ""]
+              f"The PNG with the fitted ellipse is written to the work folder ({ex['png']}), not committed: it shows "
+              "an HC18 image.", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
 
