@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from fetaledge.data.hc18 import HC18_ATTRIBUTION, frame_and_mask, grid_arrays, hc18_subjects, read_hc18  # noqa: E402
 from fetaledge.data.splits import make_split  # noqa: E402
 from fetaledge.fsio import atomic_path, write_json  # noqa: E402
+from fetaledge.runtime.geometry import letterbox  # noqa: E402
 from fetaledge.runtime.measure import FrameMap, measure_mask  # noqa: E402
 
 FRAME_H, FRAME_W = 540, 800
@@ -83,11 +84,20 @@ def grids(split, work: Path, out_h: int, out_w: int) -> dict:
     return {k: z[k] for k in z.files}
 
 
+def image_size(item) -> tuple[int, int]:
+    """(height, width) of an HC18 image from its PNG header (no decoding)."""
+    from PIL import Image
+
+    with Image.open(item.image) as im:
+        return im.height, im.width
+
+
 def seg_set(arrays: dict, split, name: str):
     from fetaledge.train.seg_distill import SegSet
 
     its = split[name]
-    return SegSet(arrays[f"{name}_frames"], arrays[f"{name}_masks"], (FRAME_H, FRAME_W),
+    sizes = np.array([image_size(i) for i in its])
+    return SegSet(arrays[f"{name}_frames"], arrays[f"{name}_masks"], sizes,
                   np.array([i.pixel_mm for i in its]), np.array([i.hc_mm for i in its]))
 
 
@@ -118,16 +128,23 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def device_frame(frame: np.ndarray) -> np.ndarray:
+    """A frame as the bundle takes it: 21 of the 804 HC18 images are not 540x800 and are letterboxed to it."""
+    return frame if frame.shape == (FRAME_H, FRAME_W) else letterbox(frame, FRAME_H, FRAME_W)
+
+
 def evaluate(onnx_path: Path, its, grid: tuple[int, int]) -> tuple[list, list]:
     """(ImageScore rows, (grid probability, Measurement) pairs) of one artifact on some images."""
     from fetaledge.export.seg_onnx import run_seg_onnx
     from fetaledge.seg_eval import score_image
 
-    fmap = FrameMap.letterbox(FRAME_H, FRAME_W, *grid)
+    inner = FrameMap.letterbox(FRAME_H, FRAME_W, *grid)
     rows, pairs = [], []
     for it in its:
         frame, mask = frame_and_mask(it)
-        prob = _sigmoid(run_seg_onnx(onnx_path, frame[None])[0])
+        fmap = inner if frame.shape == (FRAME_H, FRAME_W) else inner.then(FrameMap.letterbox(*frame.shape,
+                                                                                             FRAME_H, FRAME_W))
+        prob = _sigmoid(run_seg_onnx(onnx_path, device_frame(frame)[None])[0])
         score, m = score_image(it.name, it.subject, prob, mask, fmap, it.pixel_mm, it.hc_mm)
         rows.append(score)
         pairs.append((prob, m))
@@ -237,13 +254,13 @@ def report(args, split, model, saved, ref_rows) -> None:
     grid = (args.out_h, args.out_w)
     fp32 = args.work / f"seg_{args.student}.onnx"
     export_seg_onnx(model, FRAME_H, FRAME_W, *grid, fp32)
-    probe = np.stack([frame_and_mask(it)[0] for it in split["val"][:8]])
+    probe = np.stack([device_frame(frame_and_mask(it)[0]) for it in split["val"][:8]])
     parity = check_seg_parity(model, fp32, probe, (FRAME_H, FRAME_W), grid)
     log(f"exported {fp32.name}: parity max |dp| {parity.max_abs_prob:.2e} on {parity.n} frames")
     rng = np.random.default_rng(0)
     pick = rng.choice(len(split["train"]), min(64, len(split["train"])), replace=False)
     calib_items = [split["train"][k] for k in sorted(pick)]
-    calib = np.stack([frame_and_mask(it)[0] for it in calib_items])
+    calib = np.stack([device_frame(frame_and_mask(it)[0]) for it in calib_items])
     log("evaluating fp32 on the validation split (gate reference)")
     _, val_fp32 = evaluate(fp32, split["val"], grid)
     attempts = []
@@ -269,7 +286,7 @@ def report(args, split, model, saved, ref_rows) -> None:
     both = [(by[r.name], r) for r in test_int8 if r.hc_mm is not None and by[r.name].hc_mm is not None]
     mm_diff = _ci([abs(a.hc_mm - b.hc_mm) for a, b in both], [a.subject for a, _ in both])
     status_agree = float(np.mean([by[r.name].status == r.status for r in test_int8]))
-    frame = frame_and_mask(split["test"][0])[0]
+    frame = device_frame(frame_and_mask(split["test"][0])[0])
     lat = {"fp32": latency_ms(fp32, frame), "int8": latency_ms(chosen.path, frame)}
     ref = [r for r in ref_rows if r["hc_mm"] is not None]
     ref_err = np.array([r["hc_mm"] - r["ref_mm"] for r in ref])
@@ -390,9 +407,9 @@ def write_md(o: dict, path: Path) -> None:
               f"The shipped INT8 model as a segmentation bundle (model + `measurement.json`), through `fetaledge "
               f"infer --bundle BUNDLE {ex['image']}.png --spacing-mm S S`: {ex['image']} measures "
               + ("nothing" if ex["circumference_mm"] is None else f"{ex['circumference_mm']:.1f} mm")
-              + f" ({ex['status']}; reference {ex['reference_mm']:.1f} mm), "
-              ("" if ex["circumference_mm"] is None else
-               f"GA {ex['gestational_age'] or 'not shown (outside Hadlock 14-42 weeks)'}") + ".", "",
+              + f" ({ex['status']}; reference {ex['reference_mm']:.1f} mm)"
+              + ("" if ex["circumference_mm"] is None else
+               f", GA {ex['gestational_age'] or 'not shown (outside Hadlock 14-42 weeks)'}") + ".", "",
               f"The PNG with the fitted ellipse is written to the work folder ({ex['png']}), not committed: it shows "
               "an HC18 image.", ""]
     with atomic_path(path) as tmp:

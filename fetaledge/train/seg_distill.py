@@ -65,12 +65,13 @@ class SegTrainConfig:
 
 @dataclass
 class SegSet:
-    """Grid frames (N, H, W) uint8, soft masks (N, H, W) uint8 0..255, and per image the frame size, pixel
-    spacing and reference circumference (for the measurement); ``teacher`` optional (N, H, W) float in [0, 1]."""
+    """Grid frames (N, H, W) uint8, soft masks (N, H, W) uint8 0..255, the raw frame size (one (h, w) for all, or
+    (N, 2) per image: the grid is the letterbox of each), pixel spacing and reference circumference per image (for
+    the measurement); ``teacher`` optional (N, H, W) float in [0, 1]."""
 
     frames: np.ndarray
     masks: np.ndarray
-    frame_hw: tuple[int, int]
+    frame_hw: tuple[int, int] | np.ndarray
     pixel_mm: np.ndarray
     ref_mm: np.ndarray
     teacher: np.ndarray | None = None
@@ -150,12 +151,13 @@ def predict_grid(model: torch.nn.Module, frames: np.ndarray, batch: int = 32) ->
 
 def _validate(model: torch.nn.Module, val: SegSet, cfg: SegTrainConfig) -> dict[str, float]:
     prob = predict_grid(model, val.frames)
-    fmap = FrameMap.letterbox(*val.frame_hw, cfg.out_h, cfg.out_w)
+    sizes = np.broadcast_to(np.asarray(val.frame_hw, int).reshape(-1, 2), (len(prob), 2))
     errs, none = [], 0
     target = val.masks.astype(np.float32) / 255.0
     inter = ((prob >= 0.5) & (target >= 0.5)).sum(axis=(1, 2))
     dice = 2 * inter / np.maximum((prob >= 0.5).sum(axis=(1, 2)) + (target >= 0.5).sum(axis=(1, 2)), 1)
     for k in range(len(prob)):
+        fmap = FrameMap.letterbox(int(sizes[k, 0]), int(sizes[k, 1]), cfg.out_h, cfg.out_w)
         m = measure_mask(prob[k], fmap, float(val.pixel_mm[k]))
         if m.circumference_mm is None:
             none += 1
