@@ -18,6 +18,7 @@ import kotlin.math.abs
  */
 class MeasureGoldenTest {
     private val doc: Json by lazy { Goldens.read(File(Goldens.root, "measure/measure_cases.json")) }
+    private var maxMmDiff = 0.0
 
     private fun rle(runs: List<Json>, n: Int): BooleanArray {
         val out = BooleanArray(n)
@@ -46,6 +47,7 @@ class MeasureGoldenTest {
     private fun close(want: Json, got: Double?, tol: Double, what: String) {
         if (want is Json.Null) { assertNull(got, what); return }
         val w = want.dbl()
+        if (got != null && what == "circumference_mm") maxMmDiff = maxOf(maxMmDiff, abs(got - w))
         assertTrue(got != null && abs(got - w) <= tol + 1e-9 * abs(w), "$what: kotlin $got vs python $w")
     }
 
@@ -98,6 +100,11 @@ class MeasureGoldenTest {
                 }
             }
         }
+    }
+
+    @org.junit.jupiter.api.AfterEach
+    fun reportLargestDifference() {
+        if (maxMmDiff > 0) println("MeasureGoldenTest: largest |Kotlin - Python| circumference so far: $maxMmDiff mm")
     }
 
     @Test
