@@ -80,8 +80,10 @@ def verify_cmd(bundle: Path, target: str | None, as_json: bool) -> None:
               help="Case mode: write the chosen frame with the probability curve (default: beside --json).")
 @click.option("--model", default=None, help="Model of the bundle to use (default: the first, the primary).")
 @click.option("--threads", type=int, default=None, help="Threads (default: the spec's).")
+@click.option("--spacing-mm", type=float, nargs=2, default=None,
+              help="Measurement bundles: the frames' pixel spacing X Y in mm (the probe's; default: the bundle's).")
 def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png_out: Path | None,
-              model: str | None, threads: int | None) -> None:
+              model: str | None, threads: int | None, spacing_mm: tuple[float, float] | None) -> None:
     """Run a bundle over one case stack (.mha of six sweeps: probabilities, events, verdicts, chosen frame), or
     over single frames: image files (PNG, JPEG; grey or colour), .npy frames, one-frame .mha, or folders of them.
 
@@ -94,7 +96,11 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
     """
     from fetaledge.fsio import write_json
     from fetaledge.runtime.infer import infer_case, infer_frames, is_case_stack, plot_case
+    from fetaledge.runtime.measure_infer import is_measurement_bundle
 
+    if is_measurement_bundle(bundle):
+        _measure_frames(bundle, inputs, json_out, png_out, threads, spacing_mm)
+        return
     if len(inputs) == 1 and is_case_stack(inputs[0]):
         case = inputs[0]
         r = infer_case(bundle, case, model, threads)
@@ -323,6 +329,27 @@ def bench_cmd(work: Path | None, out: Path, target: str | None, bundle: Path | N
             click.echo(f"fastest at {t} thread(s): {f['name']} ({f['runtime']}, {f['precision']}) "
                        f"{f['latency_ms']:.2f} ms")
     click.echo(f"wrote {', '.join(str(Path(out) / n) for n in r['files'])}")
+
+
+def _measure_frames(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png_out: Path | None,
+                    threads: int | None, spacing_mm: tuple[float, float] | None) -> None:
+    """``infer`` on a segmentation bundle (measurement.json): circumference, flag, GA; PNGs with the ellipse."""
+    from fetaledge.fsio import write_json
+    from fetaledge.runtime.measure_infer import measure_files
+
+    png_dir = png_out if png_out is not None else (Path(json_out).parent if json_out else None)
+    r = measure_files(bundle, list(inputs), spacing_mm, threads or 1, png_dir)
+    for f in r["frames"]:
+        mm = ("no measurement" if f["circumference_mm"] is None
+              else f"{r['structure'].upper()} {f['circumference_mm']:.1f} mm")
+        ga = f"  GA {f['gestational_age']}" if f["gestational_age"] else (f"  ({f['note']})" if f["note"] else "")
+        flag = f["status"] if not f["reasons"] else f"{f['status']} ({', '.join(f['reasons'])})"
+        click.echo(f"{Path(f['file']).name}: {mm}  {flag}{ga}")
+    if json_out:
+        write_json(json_out, r)
+        click.echo(f"wrote {json_out}")
+    if png_dir is not None:
+        click.echo(f"wrote {len(r['frames'])} PNG(s) with the fitted ellipse to {png_dir}")
 
 
 def register(main: click.Group) -> None:
