@@ -31,18 +31,18 @@ def test_deleting_changing_or_adding_a_golden_is_caught_and_regeneration_picks_n
     shutil.copytree(ROOT, root)
     (root / "decision" / "nan_rejected.json").unlink()
     (root / "spec" / "spec_cases.json").write_text((root / "spec" / "spec_cases.json").read_text() + " ")
-    (root / "measure").mkdir()
-    (root / "measure" / "new_case.json").write_text("{}\n")
+    (root / "newkind").mkdir()  # a folder of goldens that no generator of this module writes
+    (root / "newkind" / "new_case.json").write_text("{}\n")
     problems = check_golden_manifest(root, strict=True)
     assert problems == [
         "decision/nan_rejected.json: listed in manifest.json but missing",
         "spec/spec_cases.json: sha256 differs from manifest.json",
-        "measure/new_case.json: not listed in manifest.json (if it is a new golden: "
+        "newkind/new_case.json: not listed in manifest.json (if it is a new golden: "
         "python -m fetaledge.golden_cases --regenerate)",
     ]
     write_goldens(root)  # the regeneration command: rewrites its own goldens, lists every file under the root
     assert check_golden_manifest(root, strict=True) == []
-    assert "measure/new_case.json" in golden_file_paths(root)
+    assert "newkind/new_case.json" in golden_file_paths(root)
     assert check_goldens(root) == []
 
 
