@@ -91,6 +91,8 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
     if len(inputs) == 1 and is_case_stack(inputs[0]):
         case = inputs[0]
         r = infer_case(bundle, case, model, threads)
+        if r["note"]:
+            click.echo(f"{case.name}: {r['note']}")
         for k, s in enumerate(r["sweeps"]):
             v = s["verdict"]
             found = sum(e["type"] == "PLANE_FOUND" for e in s["events"])

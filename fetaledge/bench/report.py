@@ -140,6 +140,11 @@ def case_memory_markdown(cm: dict[str, Any]) -> list[str]:
     for r in cm["runs"]:
         lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['threads']} | {r['frames']} | "
                      f"{r['seconds']:.1f} | {r['fps']:.1f} | {r['peak_rss_mb']:.0f} |")
+    if cm.get("limit_mb") is not None:
+        peak = max((r["peak_rss_mb"] for r in cm["runs"]), default=None)
+        lines += ["", f"Bound: peak RSS <= {cm['limit_mb']:.0f} MB over the case for every model: "
+                  f"**{'met' if cm.get('within_limit') else 'NOT met'}** (highest {_fmt(peak, '.0f')} MB; "
+                  f"the stack file is {cm['case_file_mb']:.0f} MB)."]
     return lines
 
 
