@@ -70,6 +70,11 @@ def markdown(results: dict[str, Any]) -> str:
                   f"ms), {f['gmacs']:.1f} GMACs, {f['params_m']:.0f} M parameters, peak RSS {f['peak_rss_mb']:.0f} MB."]
     if results.get("case_memory"):
         lines += case_memory_markdown(results["case_memory"])
+    if results.get("arm_count"):
+        from fetaledge.bench.arm_count import arm_count_markdown
+
+        lines += arm_count_markdown(results["arm_count"])
+        lines.append(f"\nReport: `{results['arm_count']['report']}`.")
     if results.get("arm64"):
         a = results["arm64"]
         lines += ["", "## ARM64 (EMULATED under qemu-user; see the separate report)", "",
