@@ -79,7 +79,8 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
     over single frames: image files (PNG, JPEG; grey or colour), .npy frames, one-frame .mha, or folders of them.
 
     Frames of another size than the bundle's are letterboxed or refused as its iqa_spec.json input.other_sizes
-    says (docs/frame_geometry.md).
+    says (docs/frame_geometry.md). A case stack is read one frame at a time; one whose frame count is not a
+    multiple of 6 (e.g. the challenge's 128-frame sample) is scored as ONE sweep, and the output says so.
 
     Example: fetaledge infer --bundle bundle work/phantom/images/stacked_fetal_ultrasound/<uuid>.mha --json r.json
 
