@@ -7,7 +7,8 @@
 #    stages are cached in $WORK, so a re-run only redoes what changed (a first run takes 10-15 min on 2 cores).
 # 2. the arm64 emulator (cached; a no-op when it is set up already).
 # 3. `fetaledge bench` on every artifact of that build, the side-by-side comparison, peak memory over a full
-#    840-frame case and the qemu arm64 parity run -> benchmarks/results/phantom.{json,md}, phantom_*.png and
+#    840-frame case, the qemu arm64 parity run and the ARM instruction counts -> benchmarks/results/phantom.{json,md},
+#    phantom_*.png, phantom_arm_count.{json,md} and
 #    phantom_arm64_emulated.{json,md,png}.
 #
 # Environment: WORK (default /tmp/fetaledge-bench/work), BUNDLE (default /tmp/fetaledge-bench/bundle),
@@ -26,5 +27,5 @@ cd "$REPO_ROOT"
 "$FETALEDGE" build --target arm64 --out "$BUNDLE" --work "$WORK"
 bash benchmarks/arm64/setup_arm64.sh
 # shellcheck disable=SC2086
-"$FETALEDGE" bench --work "$WORK" --bundle "$BUNDLE" --target arm64 --emulate \
+"$FETALEDGE" bench --work "$WORK" --bundle "$BUNDLE" --target arm64 --emulate --arm-count \
   --out benchmarks/results --label phantom ${BENCH_ARGS:-}

@@ -88,7 +88,8 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
     over single frames: image files (PNG, JPEG; grey or colour), .npy frames, one-frame .mha, or folders of them.
 
     Frames of another size than the bundle's are letterboxed or refused as its iqa_spec.json input.other_sizes
-    says (docs/frame_geometry.md).
+    says (docs/frame_geometry.md). A case stack is read one frame at a time; one whose frame count is not a
+    multiple of 6 (e.g. the challenge's 128-frame sample) is scored as ONE sweep, and the output says so.
 
     Example: fetaledge infer --bundle bundle work/phantom/images/stacked_fetal_ultrasound/<uuid>.mha --json r.json
 
@@ -106,6 +107,8 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
         r = infer_case(bundle, case, model, threads)
         if r["fallback"]:
             click.echo(r["fallback"], err=True)
+        if r["note"]:
+            click.echo(f"{case.name}: {r['note']}")
         for k, s in enumerate(r["sweeps"]):
             v = s["verdict"]
             found = sum(e["type"] == "PLANE_FOUND" for e in s["events"])
@@ -287,10 +290,13 @@ def _threads(text: str) -> tuple[int, ...]:
               help="Also emulate one rendered phantom case of 6 x N frames (0 skips).")
 @click.option("--case", "case_path", type=click.Path(path_type=Path), default=None,
               help="--device-only: a case .mha whose whole run gives the peak memory.")
+@click.option("--arm-count", is_flag=True,
+              help="Also count aarch64 instructions per frame (qemu insn plugin; cortex-a53 and cortex-a76) of the "
+                   "default student's fp32 and INT8 artifacts: instruction counts, not time.")
 def bench_cmd(work: Path | None, out: Path, target: str | None, bundle: Path | None, emulate: bool,
               device_only: bool, label: str | None, threads_text: str, split: str, warmup: int, iters: int,
               repeats: int, reference: str, fetalclip_frames: int, case_frames: int, emulate_cases: int,
-              emulate_case_frames: int, case_path: Path | None) -> None:
+              emulate_case_frames: int, case_path: Path | None, arm_count: bool) -> None:
     """Benchmark every artifact of a build: latency (1 thread and all cores), memory, size, F1, WFSS;
     side by side with the teacher and fastvit_mci0; JSON + Markdown + PNG into --out.
 
@@ -306,8 +312,9 @@ def bench_cmd(work: Path | None, out: Path, target: str | None, bundle: Path | N
     if device_only:
         if bundle is None:
             raise FetaledgeError("--device-only times a bundle", hint="add --bundle BUNDLE_DIR")
-        if emulate:
-            raise FetaledgeError("--device-only runs on the device itself; --emulate is for the build host")
+        if emulate or arm_count:
+            raise FetaledgeError("--device-only runs on the device itself; --emulate and --arm-count are for the "
+                                 "build host")
         from fetaledge.bench.run import bench_device
 
         r = bench_device(bundle, out, threads=threads, warmup=warmup, iters=iters, repeats=repeats,
@@ -323,7 +330,8 @@ def bench_cmd(work: Path | None, out: Path, target: str | None, bundle: Path | N
         r = bench_work(work, out, target=target, threads=threads, split=split, warmup=warmup, iters=iters,
                        repeats=repeats, emulate=emulate, bundle=bundle, label=label or target,
                        reference=reference, fetalclip_frames=fetalclip_frames, case_frames=case_frames,
-                       emulate_cases=emulate_cases, emulate_case_frames=emulate_case_frames, log=click.echo)
+                       emulate_cases=emulate_cases, emulate_case_frames=emulate_case_frames,
+                       arm_count=arm_count, log=click.echo)
     for t, f in r["fastest"].items():
         if f:
             click.echo(f"fastest at {t} thread(s): {f['name']} ({f['runtime']}, {f['precision']}) "

@@ -89,12 +89,16 @@ def test_side_by_side_and_memory(bench: dict) -> None:
     assert "derivation" in json.dumps(lim["cpu_peak"]["theoretical"])
     cm = bench["results"]["case_memory"]
     assert cm["runs"] and all(r["frames"] == 60 and r["peak_rss_mb"] > 0 for r in cm["runs"])
+    assert cm["limit_mb"] == 150 and cm["within_limit"] == all(r["peak_rss_mb"] <= 150 for r in cm["runs"])
+    assert "one frame at a time" in cm["note"]
+    assert "every Conv/MatMul/Gemm MAC" in lim["macs_counted"] and lim["student_macs"] > lim["network_macs"]
 
 
 def test_markdown_and_pngs_written(bench: dict) -> None:
     out = bench["out"]
     md = (out / "tiny.md").read_text()
     assert "| artifact |" in md and "teacher-fp32-torch" in md and "Side by side" in md
+    assert "Bound: peak RSS <= 150 MB" in md
     for png in ("tiny_pareto.png", "tiny_latency.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
 
@@ -131,6 +135,7 @@ def test_device_only_mode_runs_without_torch(bench: dict, tmp_path: Path) -> Non
     (["--work", "{work}", "--target", "x86_64", "--emulate", "--bundle", "{bundle}"], "not an arm target"),
     (["--work", "{root}", "--target", "arm64", "--reference", "skip"], "not a complete build"),
     (["--device-only"], "--device-only times a bundle"),
+    (["--device-only", "--bundle", "{bundle}", "--arm-count"], "--arm-count are for the build host"),
     (["--target", "arm64"], "--work and --target are required"),
 ])
 def test_bad_inputs_give_clear_errors(bench: dict, tmp_path: Path, args: list[str], message: str) -> None:

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Set up an emulated arm64 CPython 3.11 (qemu-user-static + Debian arm64 packages + aarch64 wheels).
 #
-# Usage: bash benchmarks/arm64/setup_arm64.sh [--force]
+# Usage: bash benchmarks/arm64/setup_arm64.sh [--force] [--no-count]
 #
 # Everything is cached under ${FETALEDGE_ARM64_HOME:-$HOME/.cache/fetaledge/arm64}:
 #   debs/     the Debian arm64 .deb files          sysroot/  those .debs unpacked with dpkg -x
 #   wheels/   the aarch64 wheels                    site/     those wheels installed (PYTHONPATH)
-#   READY     written last, after the smoke check passed (fetaledge.emulate checks for it)
+#   READY     written after the smoke check passed (fetaledge.emulate checks for it)
+#   plugin/   libinsn.so: qemu's TCG instruction-count plugin, compiled from Debian's own qemu source package
+#             (tests/plugin/insn.c; only that file and the plugin header are kept, no qemu code is committed)
+#   COUNT_READY written last, after the plugin counted an arm64 python start (fetaledge.bench.arm_count)
 # Each step writes a stamp with its inputs and is skipped when the stamp matches, so a second run does no
 # download and takes a few seconds (the smoke check under qemu). --force redoes every step.
 #
 # Why these versions (DESIGN.md section 6): under Debian bookworm's qemu 7.2, onnxruntime 1.22.1 and
 # ai-edge-litert 1.4.0 run; onnxruntime 1.32 and ai-edge-litert 2.3 crash (SIGSEGV). Emulated timings are
 # NOT device timings.
+#
+# --no-count skips step 6 (qemu-user, the instruction-count plugin: about 40 MB of packages and sources once).
+# The dynamically linked qemu-user is needed there because qemu-user-static cannot load plugins.
 #
 # Environment overrides: FETALEDGE_ARM64_HOME, FETALEDGE_PYTHON (a host python with pip, used only to download
 # and install the wheels; default: the project's .venv, else python3).
@@ -34,10 +40,12 @@ WHEEL_PLATFORMS=(manylinux2014_aarch64 manylinux_2_17_aarch64 manylinux_2_27_aar
 QEMU=qemu-aarch64-static
 
 FORCE=0
+COUNT=1
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-count) COUNT=0 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup_arm64: unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -206,4 +214,83 @@ if ! SMOKE_OUT=$(env -u LD_LIBRARY_PATH -u LD_PRELOAD -u PYTHONHOME -u PYTHONSTA
 fi
 printf '%s\n' "$SMOKE_OUT" | sed 's/^/    /'
 printf '%s\n' "$SMOKE_OUT" >"$HOME_DIR/READY"
-log "done: arm64 python ready (emulated: timings under qemu are not device timings)"
+log "arm64 python ready (emulated: timings under qemu are not device timings)"
+
+# ---- 6. qemu-user + the TCG instruction-count plugin ---------------------------------------------------------
+[ "$COUNT" = 1 ] || { log "done (--no-count: no instruction-count plugin)"; exit 0; }
+QEMU_DYN=qemu-aarch64
+apt_install() {  # apt_install LOGNAME PACKAGE...
+  local name="$1"; shift
+  apt_update
+  log "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y -q --no-install-recommends "$@" \
+      >"$HOME_DIR/apt-install-$name.log" 2>&1 \
+    || { tail -n 20 "$HOME_DIR/apt-install-$name.log" >&2
+         die "apt-get install $* failed (log: $HOME_DIR/apt-install-$name.log)" \
+             "check that the Debian mirror is reachable, then rerun"; }
+}
+command -v "$QEMU_DYN" >/dev/null 2>&1 || apt_install qemu-user qemu-user
+command -v "$QEMU_DYN" >/dev/null 2>&1 || die "$QEMU_DYN not on PATH after installing qemu-user"
+pkg-config --exists glib-2.0 2>/dev/null || apt_install glib libglib2.0-dev
+command -v gcc >/dev/null 2>&1 || apt_install gcc gcc
+# The plugin must come from the same qemu release as the binary that loads it (the plugin API is versioned).
+QEMU_SRC_VERSION="$(dpkg-query -W -f='${source:Version}' qemu-user 2>/dev/null || true)"
+[ -n "$QEMU_SRC_VERSION" ] || die "cannot tell which qemu source version qemu-user was built from" \
+                                   "install Debian's qemu-user package (apt-get install qemu-user)"
+PLUGIN="$HOME_DIR/plugin"
+PLUGIN_STAMP_CONTENT="qemu $QEMU_SRC_VERSION insn.c"
+if stamp_ok "$PLUGIN/.complete" "$PLUGIN_STAMP_CONTENT" && [ -f "$PLUGIN/libinsn.so" ]; then
+  log "plugin: cached (qemu $QEMU_SRC_VERSION)"
+else
+  if ! apt-cache showsrc qemu 2>/dev/null | grep -q '^Package: qemu'; then
+    # A deb-src twin of the Debian entries: apt-get source needs source indexes.
+    SRC_LIST=/etc/apt/sources.list.d/fetaledge-deb-src.sources
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+      log "adding deb-src entries ($SRC_LIST, from debian.sources)"
+      sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | as_root tee "$SRC_LIST" >/dev/null
+    elif [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list; then
+      SRC_LIST=/etc/apt/sources.list.d/fetaledge-deb-src.list
+      log "adding deb-src entries ($SRC_LIST, from sources.list)"
+      grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' | as_root tee "$SRC_LIST" >/dev/null
+    else
+      die "no Debian apt source found to make a deb-src entry from" \
+          "add a deb-src line for your Debian mirror to /etc/apt/sources.list.d/ and rerun"
+    fi
+    APT_UPDATED=0
+    apt_update
+  fi
+  rm -rf "$PLUGIN.partial"; mkdir -p "$PLUGIN.partial/src"
+  chmod 777 "$PLUGIN.partial/src"  # apt's _apt sandbox user writes here when run as root
+  log "apt-get source --download-only qemu=$QEMU_SRC_VERSION"
+  (cd "$PLUGIN.partial/src" && apt-get "${APT_OPTS[@]}" source -q --download-only "qemu=$QEMU_SRC_VERSION") \
+      >"$HOME_DIR/apt-source.log" 2>&1 \
+    || { tail -n 20 "$HOME_DIR/apt-source.log" >&2
+         die "apt-get source qemu=$QEMU_SRC_VERSION failed (log: $HOME_DIR/apt-source.log)" \
+             "check the deb-src entry and that the mirror still carries this version"; }
+  ORIG=$(ls "$PLUGIN.partial/src"/qemu_*.orig.tar.* 2>/dev/null | head -n 1)
+  [ -n "$ORIG" ] || die "no qemu orig tarball in the downloaded source package (log: $HOME_DIR/apt-source.log)"
+  log "unpacking tests/plugin/insn.c and include/qemu/qemu-plugin.h from $(basename "$ORIG")"
+  tar -xf "$ORIG" -C "$PLUGIN.partial" --strip-components=1 --wildcards \
+      '*/tests/plugin/insn.c' '*/include/qemu/qemu-plugin.h' \
+    || die "the qemu source tarball has no tests/plugin/insn.c" "rerun with --force"
+  rm -rf "$PLUGIN.partial/src"  # the 100 MB tarball is not kept
+  log "gcc -shared libinsn.so"
+  # shellcheck disable=SC2046  # pkg-config prints several words on purpose
+  gcc -shared -fPIC -O2 -I"$PLUGIN.partial/include/qemu" $(pkg-config --cflags glib-2.0) \
+      -o "$PLUGIN.partial/libinsn.so" "$PLUGIN.partial/tests/plugin/insn.c" $(pkg-config --libs glib-2.0) \
+    || die "compiling the qemu instruction-count plugin failed" "check gcc and libglib2.0-dev, rerun with --force"
+  printf '%s' "$PLUGIN_STAMP_CONTENT" >"$PLUGIN.partial/.complete"
+  rm -rf "$PLUGIN"; mv "$PLUGIN.partial" "$PLUGIN"
+fi
+rm -f "$HOME_DIR/COUNT_READY"
+log "count check: arm64 python start under $QEMU_DYN -plugin libinsn.so"
+if ! COUNT_OUT=$(env -u LD_LIBRARY_PATH -u LD_PRELOAD -u PYTHONHOME -u PYTHONSTARTUP \
+      QEMU_LD_PREFIX="$SYSROOT" PYTHONPATH="$SITE" PYTHONNOUSERSITE=1 PYTHONHASHSEED=0 \
+      "$QEMU_DYN" -cpu cortex-a76 -plugin "$PLUGIN/libinsn.so,inline=on" -d plugin \
+      "$SYSROOT/usr/bin/python3.11" -S -c pass 2>&1) || ! grep -q 'insns: [0-9]' <<<"$COUNT_OUT"; then
+  printf '%s\n' "$COUNT_OUT" | tail -n 20 >&2
+  die "qemu-aarch64 did not count instructions with the plugin" "rerun with --force"
+fi
+log "    $(grep 'insns:' <<<"$COUNT_OUT" | tail -n 1) (python -S -c pass, cortex-a76)"
+printf '%s\n%s\n' "$PLUGIN_STAMP_CONTENT" "$($QEMU_DYN --version | head -n 1)" >"$HOME_DIR/COUNT_READY"
+log "done: arm64 python ready, instruction counts ready (counts are instructions, not time)"

@@ -21,7 +21,8 @@ def probe(bundle: Path, cases: list[Path]) -> dict[str, Any]:
     from fetaledge.runtime.bundle import load_bundle
     from fetaledge.runtime.decision import run_case, run_sweep
     from fetaledge.runtime.engines import open_engine
-    from fetaledge.runtime.mha import read_mha
+    from fetaledge.runtime.infer import sweep_bounds
+    from fetaledge.runtime.mha import MhaStack
     from fetaledge.runtime.numeric import sigmoid
     from fetaledge.runtime.verify import verify_bundle
 
@@ -34,9 +35,8 @@ def probe(bundle: Path, cases: list[Path]) -> dict[str, Any]:
     sweep = np.load(bundle / "goldens" / "sweep_frames.npy")
     inputs = {"recorded_sweep": [sweep]}
     for c in cases:
-        stack = read_mha(c)
-        per = stack.shape[0] // 6
-        inputs[c.name] = [stack[k * per : (k + 1) * per] for k in range(6)]
+        with MhaStack(c) as stack:
+            inputs[c.name] = [np.stack(list(stack.frames(a, b))) for a, b in sweep_bounds(len(stack))[0]]
     out["models"] = {}
     for m in spec.models:
         eng = open_engine(bundle, m, 1)

@@ -70,6 +70,11 @@ def markdown(results: dict[str, Any]) -> str:
                   f"ms), {f['gmacs']:.1f} GMACs, {f['params_m']:.0f} M parameters, peak RSS {f['peak_rss_mb']:.0f} MB."]
     if results.get("case_memory"):
         lines += case_memory_markdown(results["case_memory"])
+    if results.get("arm_count"):
+        from fetaledge.bench.arm_count import arm_count_markdown
+
+        lines += arm_count_markdown(results["arm_count"])
+        lines.append(f"\nReport: `{results['arm_count']['report']}`.")
     if results.get("arm64"):
         a = results["arm64"]
         lines += ["", "## ARM64 (EMULATED under qemu-user; see the separate report)", "",
@@ -140,6 +145,11 @@ def case_memory_markdown(cm: dict[str, Any]) -> list[str]:
     for r in cm["runs"]:
         lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['threads']} | {r['frames']} | "
                      f"{r['seconds']:.1f} | {r['fps']:.1f} | {r['peak_rss_mb']:.0f} |")
+    if cm.get("limit_mb") is not None:
+        peak = max((r["peak_rss_mb"] for r in cm["runs"]), default=None)
+        lines += ["", f"Bound: peak RSS <= {cm['limit_mb']:.0f} MB over the case for every model: "
+                  f"**{'met' if cm.get('within_limit') else 'NOT met'}** (highest {_fmt(peak, '.0f')} MB; "
+                  f"the stack file is {cm['case_file_mb']:.0f} MB)."]
     return lines
 
 

@@ -45,6 +45,8 @@ SCHEMA_VERSION = 1
 ARM_TARGETS = ("arm64", "android-arm64")
 BACKEND_RUNTIME = {"nncf": "onnxruntime", "onnxruntime": "onnxruntime", "litert": "litert"}
 N_BENCH_FRAMES = 16
+#: The issue's bound on the runtime's peak resident memory over a whole case (fp32 and INT8).
+CASE_RSS_LIMIT_MB = 150.0
 Log = Callable[[str], None]
 
 
@@ -301,8 +303,10 @@ def case_memory(bundle: Path, case: Path, threads: Sequence[int], log: Log = pri
                 f"{r['seconds']:.1f} s")
     stack_mb = case.stat().st_size / 2**20
     return {"case": case.name, "case_file_mb": round(stack_mb, 1), "runs": runs,
-            "note": "fetaledge infer reads the whole .mha stack into memory (the stack alone is about "
-                    f"{stack_mb:.0f} MB); a streaming device app holds one frame at a time"}
+            "limit_mb": CASE_RSS_LIMIT_MB,
+            "within_limit": all(r["peak_rss_mb"] <= CASE_RSS_LIMIT_MB for r in runs),
+            "note": f"fetaledge infer reads the {stack_mb:.0f} MB stack one frame at a time (os.pread of one "
+                    "frame, no map of the payload): its peak RSS is the runtime's, whatever the case's length"}
 
 
 def full_case(work_dir: Path, frames_per_sweep: int = 140, log: Log = print) -> Path:
@@ -345,7 +349,7 @@ def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int]
                split: str = "test", warmup: int = 5, iters: int = 20, repeats: int = 5, emulate: bool = False,
                bundle: Path | None = None, label: str = "bench", reference: str = "distill",
                fetalclip_frames: int = 3, case_frames: int = 140, emulate_cases: int = 0,
-               emulate_case_frames: int = 10, log: Log = print) -> dict[str, Any]:
+               emulate_case_frames: int = 10, arm_count: bool = False, log: Log = print) -> dict[str, Any]:
     """Benchmark every artifact of the build in ``work`` and write ``<label>.json/.md/*.png`` into ``out_dir``.
 
     ``reference``: "distill" (distil fastvit_mci0 into ``work/reference`` when the build's sweep lacks it),
@@ -355,7 +359,9 @@ def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int]
     ``bundle``): the qemu arm64 parity run on the goldens, on ``emulate_cases`` test-split cases and on one
     rendered phantom case of 6 x ``emulate_case_frames`` frames (0 skips it; qemu runs a 160 px student at
     seconds per frame on a busy host, so a full 288- or 840-frame case takes an hour), written as
-    ``<label>_arm64_emulated.{json,md,png}``.
+    ``<label>_arm64_emulated.{json,md,png}``. ``arm_count``: aarch64 instructions per frame of the default
+    student's fp32 and INT8 device artifacts under qemu with the insn plugin, on cortex-a53 and cortex-a76
+    (:mod:`fetaledge.bench.arm_count`; instruction counts, not time), written as ``<label>_arm_count.{json,md}``.
 
     Example:
         >>> bench_work(Path("work"), Path("out"), target="arm64", bundle=Path("bundle"), emulate=True)  # doctest: +SKIP
@@ -377,6 +383,12 @@ def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int]
         raise FetaledgeError(f"{bundle} is not a bundle (no iqa_spec.json)", hint="pass the --out of fetaledge build")
     if emulate and bundle is None:
         raise FetaledgeError("--emulate needs the bundle it runs", hint="add --bundle BUNDLE_DIR")
+    if arm_count:
+        from fetaledge.bench.arm_count import count_missing
+
+        if count_missing():
+            raise FetaledgeError("--arm-count: instruction counting is not set up: " + "; ".join(count_missing()),
+                                 hint="run `bash benchmarks/arm64/setup_arm64.sh`")
     if reference not in ("distill", "untrained", "skip"):
         raise FetaledgeError(f"unknown reference mode {reference!r}", hint="use distill, untrained or skip")
     ensure_writable_dir(out_dir)
@@ -430,6 +442,10 @@ def bench_work(work: Path, out_dir: Path, *, target: str, threads: Sequence[int]
         if emulate_case_frames > 0:
             cases.append(full_case(work, emulate_case_frames, log))
         results["arm64"] = emulate_report(Path(bundle), cases, out_dir, label, log)
+    if arm_count:
+        from fetaledge.bench.arm_count import bench_arm_counts
+
+        results["arm_count"] = bench_arm_counts(artifacts, frames_npy, out_dir, label, log)
     if results["config"]["phantom"]:
         notes.append("data: the synthetic phantom; teacher: the tiny UNTRAINED stand-in unless --weights was given "
                      "to the build. F1 values describe the phantom, not ACOUSLIC-AI.")

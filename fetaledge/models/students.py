@@ -11,8 +11,9 @@ A student maps normalised RGB (B, 3, S, S) to logits (B,), like every model fold
   mismatches at once. Two known differences from the TensorFlow originals, both absorbed by fine-tuning:
   timm pads stride-2 convolutions symmetrically (TF pads "same", bottom/right), and we normalise with the
   ImageNet mean/std (the TF originals used (x - 127) / 128).
-* ``mobilenetv2_100``, ``mobilenetv4_conv_small``, ``mobilenetv3_small_100``: no offline weights, random init
-  unless ``--student-weights`` gives a timm-format file.
+* ``mobilenetv2_100`` (and the narrower ``_075``, ``_050``), ``mobilenetv4_conv_small``, ``mobilenetv3_small_100``,
+  ``lcnet_050``: no offline weights, random init unless ``--student-weights`` gives a timm-format file or a
+  student model folder (e.g. a phantom-distilled one: the start that won on real pixels).
 * ``fastvit_mci0``: MobileCLIP-S0's image encoder, the student architecture of MobileFetalCLIP: the
   reference point from the literature. Trained with its multi-branch blocks, saved reparameterised
   (``config["reparameterized"] = true``): :func:`from_config` reparameterises before loading.
@@ -68,6 +69,10 @@ ARCHS: dict[str, StudentArch] = {
         _lite(1),
         _lite(2),
         StudentArch("mobilenetv2_100", "mobilenetv2_100", note="no SE, ReLU6: INT8-friendly"),
+        StudentArch("mobilenetv2_075", "mobilenetv2_075", note="MobileNetV2 at width 0.75"),
+        StudentArch("mobilenetv2_050", "mobilenetv2_050", note="MobileNetV2 at width 0.5 (the width axis of the "
+                    "Pareto sweep)"),
+        StudentArch("lcnet_050", "lcnet_050", note="PP-LCNet 0.5: depthwise + hard-swish, SE in the last blocks"),
         StudentArch("mobilenetv4_conv_small", "mobilenetv4_conv_small", note="MobileNetV4 conv, ReLU"),
         StudentArch("mobilenetv3_small_100", "mobilenetv3_small_100",
                     note="SE + hard-swish: needs full bias correction in INT8"),

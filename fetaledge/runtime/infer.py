@@ -1,5 +1,8 @@
 """``fetaledge infer``: run a bundle over one case stack (.mha, six sweeps), frame by frame, or over single
-frames (images, .npy, one-frame .mha) of any size: :func:`infer_frames`."""
+frames (images, .npy, one-frame .mha) of any size: :func:`infer_frames`.
+
+A case is read one frame at a time (:class:`fetaledge.runtime.mha.MhaStack`): the runtime's resident memory
+does not grow with the case's length, as on a tablet that holds the probe's current frame only."""
 
 from __future__ import annotations
 
@@ -9,35 +12,57 @@ from typing import Any
 from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.classifier import FrameClassifier, process_case
 from fetaledge.runtime.images import FRAME_SUFFIXES, read_frame_file
-from fetaledge.runtime.mha import read_mha, read_mha_header
+from fetaledge.runtime.mha import MhaStack, read_mha_header
 
 N_SWEEPS = 6
+
+
+def sweep_bounds(n_frames: int) -> tuple[list[tuple[int, int]], str | None]:
+    """(start, stop) of each sweep of an ``n_frames`` stack, and a note when it is not six equal sweeps.
+
+    Six equal sweeps when ``n_frames`` is a multiple of 6 (the ACOUSLIC-AI protocol: 840 frames); otherwise the
+    whole stack is one sweep (the challenge's sample input holds 128 frames), said so in the note.
+
+    Example:
+        >>> sweep_bounds(12)
+        ([(0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12)], None)
+        >>> sweep_bounds(128)[0]
+        [(0, 128)]
+    """
+    if n_frames <= 0:
+        raise FetaledgeError("the stack holds no frame", hint="pass a case stack of one or six sweeps")
+    if n_frames % N_SWEEPS:
+        return [(0, n_frames)], (f"{n_frames} frames is not a multiple of {N_SWEEPS} (six equal sweeps): "
+                                 "scored as ONE sweep")
+    per = n_frames // N_SWEEPS
+    return [(k * per, (k + 1) * per) for k in range(N_SWEEPS)], None
 
 
 def infer_case(bundle_dir: Path | str, case_path: Path | str, model: str | None = None,
                threads: int | None = None) -> dict[str, Any]:
     """Per-frame probabilities, events, per-sweep verdicts and the case's chosen frame (-1 if none).
 
+    The stack is six equal sweeps, or one sweep when its frame count is not a multiple of 6
+    (:func:`sweep_bounds`; the result's ``note`` says so). Frames are read and scored one at a time.
+
     Example:
         >>> r = infer_case("bundle", "case.mha")  # doctest: +SKIP
         >>> r["case"]["frame"]
     """
     clf = FrameClassifier(bundle_dir, model, threads)
-    stack = read_mha(Path(case_path))
-    n = stack.shape[0]
-    if n == 0 or n % N_SWEEPS:
-        raise FetaledgeError(f"{case_path} holds {n} frames, not six equal sweeps",
-                             hint="pass a case stack of 6 sweeps (840 frames in ACOUSLIC-AI)")
-    per = n // N_SWEEPS
-    sweeps = (iter(stack[k * per + i] for i in range(per)) for k in range(N_SWEEPS))
-    results, case = process_case(clf, sweeps)
+    with MhaStack(Path(case_path)) as stack:
+        bounds, note = sweep_bounds(len(stack))
+        results, case = process_case(clf, (stack.frames(a, b) for a, b in bounds))
     return {
         "bundle": str(bundle_dir),
         "case_file": str(case_path),
         "model": clf.model.name,
         "fallback": clf.fallback_note,
         "threshold": clf.spec.decision.threshold,
-        "frames_per_sweep": per,
+        "frames": bounds[-1][1],
+        "frames_per_sweep": bounds[0][1] - bounds[0][0],
+        "sweep_layout": "one sweep" if note else f"{N_SWEEPS} sweeps",
+        "note": note,
         "sweeps": [{"probabilities": r.probabilities, "events": [e.to_dict() for e in r.events],
                     "verdict": r.verdict.to_dict()} for r in results],
         "case": case.to_dict(),
@@ -114,7 +139,8 @@ def plot_case(result: dict[str, Any], stack_path: Path | str, out_png: Path) -> 
     probs = np.concatenate([s["probabilities"] for s in result["sweeps"]])
     chosen = result["case"]["frame"]
     shown = chosen if chosen >= 0 else int(np.argmax(probs))
-    frame = read_mha(Path(stack_path))[shown]
+    with MhaStack(Path(stack_path)) as stack:
+        frame = stack.frame(shown)
     fig, (a0, a1) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1.3]})
     a0.imshow(frame, cmap="gray", vmin=0, vmax=255)
     a0.set_title(f"chosen frame {chosen}" if chosen >= 0 else f"no usable frame (RESCAN); best-scoring {shown}")
