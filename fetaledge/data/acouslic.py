@@ -259,6 +259,15 @@ class AcouslicCase:
         labels = np.where(has1, L.LABEL_OPTIMAL, np.where(has2, L.LABEL_SUBOPTIMAL, L.LABEL_IRRELEVANT))
         return SweepData(sweep, frames, labels.astype(np.uint8))
 
+    def read_sweep_mask(self, sweep: int) -> np.ndarray:
+        """The mask frames (n, H, W) uint8 of sweep ``sweep`` (0-based): 0 / 1 optimal / 2 suboptimal."""
+        n = self.frames_per_sweep
+        mask = self._read_frames(self.mask, sweep * n, n)
+        bad = np.setdiff1d(np.unique(mask), [0, 1, 2])
+        if bad.size:
+            raise FetaledgeError(f"case {self.uuid} sweep {sweep + 1}: mask values {bad.tolist()} not in {{0,1,2}}")
+        return mask
+
 
 class AcouslicDataset:
     """An ACOUSLIC-AI folder (real or phantom); validates the layout on construction."""
