@@ -354,6 +354,7 @@ def _trial(k: int, backbone: str, cfg: FinetuneConfig, weights: Path | None, enc
         "metrics": metrics,
         "metrics_at_0.5": metrics_05,
         "seg": seg_info,
+        "trainable_parameters": trainable,
         "seconds": round(seconds, 1),
         "rank_digests": digests,
         "history": result.history_json(),
