@@ -97,3 +97,14 @@ def test_bad_csv_values_name_the_cell(tmp_path: Path) -> None:
     with pytest.raises(FetaledgeError, match="not UTF-8"):
         read_circumferences(root)
     assert math.isnan(parse_ac_value(None, "x"))
+
+
+def test_build_config_takes_the_paper_recipe() -> None:
+    from fetaledge.config import parse_config
+
+    cfg = parse_config({"finetune": {"recipe": "paper", "trials": 5}})
+    ft = cfg.finetune.finetune_config(None, "cpu")
+    assert (ft.recipe, ft.trials) == ("paper", 5)
+    assert parse_config({}).finetune.finetune_config(None, "cpu").recipe == "default"
+    with pytest.raises(FetaledgeError, match="recipe"):
+        parse_config({"finetune": {"recipe": "papr"}})

@@ -165,9 +165,7 @@ class FetalCLIPSegmenter(nn.Module):
                 h.remove()
         maps = []
         for i in self.blocks:
-            tokens = feats[i]
-            if tokens.shape[0] != x.shape[0]:  # open_clip < 2.25 ran blocks sequence-first
-                tokens = tokens.transpose(0, 1)
+            tokens = feats[i]  # (B, 1 + g*g, W): open_clip >= 2.25 runs its blocks batch-first (3.3 is pinned)
             grid = tokens[:, -self.grid * self.grid :, :]  # drop the CLS (and any other prefix) token
             m = grid.transpose(1, 2).reshape(x.shape[0], -1, self.grid, self.grid)
             if self.grid != self.out_grid:
