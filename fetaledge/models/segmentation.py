@@ -42,6 +42,7 @@ from fetaledge.models.fetalclip import (
     TINY_NAME,
     arch_config,
     build_vision_tower,
+    export_safe_attention,
     load_visual_weights,
 )
 from fetaledge.models.lora import LoraSettings, apply_lora, check_mha_factor, describe_lora
@@ -159,7 +160,8 @@ class FetalCLIPSegmenter(nn.Module):
         blocks = enc.transformer.resblocks
         handles = [blocks[i].register_forward_hook(self._keep(feats, i)) for i in sorted(set(self.blocks))]
         try:
-            enc(x)
+            with export_safe_attention():
+                enc(x)
         finally:
             for h in handles:
                 h.remove()

@@ -203,6 +203,9 @@ def _finetune(data: Path, out: Path, cfg: FinetuneConfig, backbone: str, ctx: Di
                         "head_init": str(weights.parent / "head.pt"),
                         "seconds": pre_info["seconds"], "settings": pre_info["settings"]}
         log(f"stand-in pretrained encoder: {weights.parent} ({pre_info['seconds']} s when made)")
+        if cfg.recipe == "paper":
+            log("note: the stand-in pretraining learnt from the cache's subject-split train frames, some of which "
+                "sit in the paper split's val/test: tiny-stand-in paper numbers are optimistic")
     if weights is not None and encoder_info is None:
         encoder_info = {"source": "--weights", "path": str(Path(weights).resolve()), "sha256": sha256_file(weights)}
     data_info = {"path": str(Path(data).resolve()), "cache": str(Path(cache).resolve()),
