@@ -295,7 +295,8 @@ def evaluate_cmd(checkpoint: Path, data: Path, split: str, out: Path | None, dev
     keys = ("split", "n", "positives", "threshold", "f1", "precision", "recall", "accuracy", "specificity",
             "auroc", "confusion_matrix")
     click.echo(json.dumps({k: report[k] for k in keys}, indent=2))
-    click.echo(f"{split} F1 {report['f1']:.4f} at threshold {report['threshold']:.4f}")
+    click.echo(f"{split} F1 {report['f1']:.4f} at threshold {report['threshold']:.4f}, "
+               f"{report['at_0.5']['f1']:.4f} at 0.5")
 
 
 # --------------------------------------------------------------------------------------------- distill

@@ -78,6 +78,7 @@ def test_seg_teacher_report_merge_and_export(cache: Path, tmp_path: Path) -> Non
     assert metrics["at_0.5"]["threshold"] == 0.5
     merged = tmp_path / "seg" / "merged"
     assert "fetalclip-seg-merged" in _run(["merge", str(tmp_path / "seg"), "--out", str(merged)])
+    assert "at 0.5" in _run(["evaluate", str(merged), "--data", str(cache), "--split", "test"])
     _run(["export", str(merged), "--out", str(tmp_path / "export"), "--format", "onnx"])
     report = json.loads((tmp_path / "export" / "merged.export.json").read_text())
     assert report["reports"]["onnx"]["max_abs_diff"] <= 1e-3
