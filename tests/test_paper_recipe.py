@@ -96,7 +96,9 @@ def test_paper_table_writes_all_eight_rows(cache: Path, tmp_path: Path, monkeypa
     from fetaledge.train.paper_table import ROWS, paper_table
 
     monkeypatch.setenv("FETALEDGE_CACHE", str(tmp_path / "fetaledge-cache"))  # the stand-in pretraining
-    body = paper_table(cache, tmp_path / "table", tiny=True, trials=1, epochs=1, batch_size=16, log=lambda m: None)
+    # The cheapest run that still takes every row through finetune: default recipe (no offline copies), 1 epoch.
+    body = paper_table(cache, tmp_path / "table", recipe="default", tiny=True, trials=1, epochs=1, batch_size=16,
+                       log=lambda m: None)
     assert [r["model"] for r in body["rows"]] == [r.label for r in ROWS]
     assert all("random init" in r["weights"] for r in body["rows"][:6])
     assert all("stand-in" in r["weights"] for r in body["rows"][6:])

@@ -56,6 +56,8 @@ TINY_TIMM = {
     "deit3_large_patch16_224": {"embed_dim": 64, "depth": 2, "num_heads": 2},
     "vit_large_patch14_clip_224": {"embed_dim": 64, "depth": 2, "num_heads": 2},
 }
+#: ``tiny`` input sides: CNNs take any size (32 px keeps DenseNet's step short); the transformers are built at 64.
+TINY_SIZE = {"full": 32, "lora": 64}
 
 
 def _fmt(ms: dict[str, float] | None) -> str:
@@ -74,13 +76,16 @@ def _config(row: Row, *, recipe: str, trials: int, epochs: int, batch_size: int,
         backbone = row.backbone if (fetalclip_weights or row.backbone != "fetalclip") else "tiny"
         return FinetuneConfig(backbone=backbone, weights=fetalclip_weights, train=train, trials=trials,
                               device=device, recipe=recipe, pretrain=pretrain), source
+    from fetaledge.models.baselines import BASELINES
+
     w = weights.get(row.backbone)
     source = f"local timm checkpoint {w}" if w else "random init"
     kwargs = TINY_TIMM.get(row.backbone) if tiny else None
+    size = TINY_SIZE[BASELINES[row.backbone].mode] if tiny else None
     if tiny:
-        source += f", shrunk for the CPU check ({kwargs or 'input 64 px'})"
+        source += f", shrunk for the CPU check (input {size} px{', ' + str(kwargs) if kwargs else ''})"
     return FinetuneConfig(backbone=row.backbone, backbone_weights=w, train=train, trials=trials, device=device,
-                          recipe=recipe, input_size=64 if tiny else None, timm_kwargs=kwargs), source
+                          recipe=recipe, input_size=size, timm_kwargs=kwargs), source
 
 
 def paper_table(data: Path, out: Path, *, recipe: str = "paper", trials: int = 5, epochs: int = 5,
