@@ -65,7 +65,7 @@ def resolve_backbone(cfg: FinetuneConfig) -> str:
     if name is None:
         name = FETALCLIP if cfg.weights is not None else TINY
     name = {"FetalCLIP": FETALCLIP, TINY_NAME: TINY}.get(name, name)
-    known = (FETALCLIP, TINY, *SEG_BACKBONES, *BASELINES)
+    known = (FETALCLIP, TINY, *BASELINES, *SEG_BACKBONES)
     if name not in known:
         raise FetaledgeError(f"unknown backbone {cfg.backbone!r}", hint=f"known: {', '.join(known)}")
     if name == FETALCLIP and cfg.weights is None:
