@@ -230,6 +230,10 @@ def finetune_cmd(data: Path, out: Path, weights: Path | None, backbone: str | No
 
     Example: fetaledge finetune --data phantom --out runs/teacher
 
+    The paper's recipe (5 trials): fetaledge finetune --data phantom --out runs/paper --recipe paper
+
+    FetalCLIP_SEG (mask area as classifier): fetaledge finetune --data phantom --out runs/seg --backbone fetalclip-seg
+
     Real teacher: fetaledge finetune --data ACOUSLIC --out runs/fc --weights FetalCLIP_weights.pt --device cuda
 
     Multi-process: torchrun --nproc-per-node 2 -m fetaledge finetune ... (gloo on CPU, NCCL on GPUs).
