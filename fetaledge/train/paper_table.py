@@ -103,7 +103,7 @@ def paper_table(data: Path, out: Path, *, recipe: str = "paper", trials: int = 5
         raise FetaledgeError(f"unknown table row(s) {unknown}", hint=f"known: {', '.join(r.backbone for r in ROWS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = Path(data)
+    source_data = data = Path(data)
     results = []
     for row in ROWS:
         if rows and row.backbone not in rows:
@@ -124,7 +124,8 @@ def paper_table(data: Path, out: Path, *, recipe: str = "paper", trials: int = 5
             "trainable_parameters": summary["trials"][0].get("trainable_parameters"),
             "paper_f1": row.paper_f1, "seconds": round(time.perf_counter() - t0, 1), "run": str(out / row.backbone),
         })
-    body = {"what": "FetalCLIP-IQA comparison table, one harness", "data": str(data), "recipe": recipe,
+    body = {"what": "FetalCLIP-IQA comparison table, one harness", "data": str(source_data), "cache": str(data),
+            "recipe": recipe,
             "epochs": epochs, "trials": trials, "tiny": tiny, "rows": results,
             "note": ("tiny settings on the phantom: a check that every row runs through the same harness, NOT a "
                      "reproduction; the paper column is the published number") if tiny else None}
