@@ -140,7 +140,7 @@ def fullsize_proof(work: Path, *, export: bool = True, log=print) -> dict[str, A
         folder = _one_step(kind, cfg, ckpt, work / kind / "model", times)
         log(f"{kind}: one LoRA step at batch {BATCH} in {times[f'{kind}_one_step_and_val_s']} s")
         t0 = time.perf_counter()
-        m = merge_run(folder, work / kind / "merged")
+        m = merge_run(folder, work / kind / "merged", random_frames=BATCH)  # 3 ViT-L passes per frame
         times[f"{kind}_merge_s"] = round(time.perf_counter() - t0, 1)
         merged[kind] = {"max_abs_diff": m["max_abs_diff"], "kind": m["kind"], "batch": m["batch"]}
         log(f"{kind}: merged == unmerged within {m['max_abs_diff']:.2e} ({m['kind']})")

@@ -77,7 +77,7 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x).float().reshape(-1)
 
 
-def merge_run(run_dir: Path, out: Path, atol: float = ATOL) -> dict[str, Any]:
+def merge_run(run_dir: Path, out: Path, atol: float = ATOL, random_frames: int = 4) -> dict[str, Any]:
     """Merge the adapters of a finetune run (its selected trial) or model folder into ``out``; verified.
 
     Example:
@@ -90,7 +90,7 @@ def merge_run(run_dir: Path, out: Path, atol: float = ATOL) -> dict[str, Any]:
     if not cfg.get("lora") and not frozen_seg:
         raise FetaledgeError(f"{src} has no LoRA adapters (a fully fine-tuned {cfg.get('arch')}): nothing to merge",
                              hint="use the model folder as it is")
-    x, batch_desc = check_batch(cfg)
+    x, batch_desc = check_batch(cfg, n_random=random_frames)
     reference = _logits(model, x)
     merged = model if frozen_seg else merge_lora(model)
     diff = float((_logits(merged, x) - reference).abs().max())
