@@ -187,13 +187,20 @@ _register_edge(main)
               help="Local FetalCLIP_weights.pt (the file open_clip's pretrained= takes). Without it the tiny "
                    "UNTRAINED stand-in is used.")
 @click.option("--backbone", default=None,
-              help="fetalclip (needs --weights), tiny, or a baseline: densenet121, efficientnet_b0, vgg16, "
-                   "swin_large_patch4_window7_224, deit3_large_patch16_224, vit_large_patch14_clip_224. "
-                   "Default: fetalclip with --weights, else tiny.")
+              help="fetalclip (needs --weights), tiny, fetalclip-seg (FetalCLIP_SEG: frozen encoder + UNETR "
+                   "decoder, classified by mask area; ViT-L with --weights, else the tiny stand-in), "
+                   "fetalclip-seg-lora (the same, encoder LoRA trained through the decoder), or a baseline: "
+                   "densenet121, efficientnet_b0, vgg16, swin_large_patch4_window7_224, deit3_large_patch16_224, "
+                   "vit_large_patch14_clip_224. Default: fetalclip with --weights, else tiny.")
+@click.option("--recipe", type=click.Choice(["default", "paper"]), default="default", show_default=True,
+              help="paper: FetalCLIP-IQA's split by scan uuid (its seed), mask-rule labels, 2 offline augmented "
+                   "copies per train frame, LoRA on c_fc,c_proj,out_proj, 5 trials, F1 at 0.5 first. default: "
+                   "subject-level split (no subject in two splits).")
 @click.option("--backbone-weights", type=click.Path(path_type=Path), default=None,
               help="Local timm checkpoint for a baseline (nothing is downloaded).")
-@click.option("--trials", type=int, default=_FT.trials, show_default=True,
-              help="Independent runs (seeds seed..seed+N-1); mean and std are reported, as in the paper (5).")
+@click.option("--trials", type=int, default=None,
+              help="Independent runs (seeds seed..seed+N-1); mean and sd are reported. Default: 1, or 5 with "
+                   "--recipe paper (as the paper).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--epochs", type=int, default=_TRAIN.epochs, show_default=True)
 @click.option("--batch-size", type=int, default=_TRAIN.batch_size, show_default=True,
@@ -211,16 +218,21 @@ _register_edge(main)
 @click.option("--no-pretrain", is_flag=True,
               help="Tiny backbone only: skip the stand-in pretraining (LoRA on a random encoder).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def finetune_cmd(data: Path, out: Path, weights: Path | None, backbone: str | None, backbone_weights: Path | None,
-                 trials: int, device: str, epochs: int, batch_size: int, lr: float, lora_targets: str | None,
-                 lora_r: int, lora_alpha: int, lora_dropout: float, pos_weight: float | None,
-                 input_size: int | None, no_augment: bool, no_pretrain: bool, seed: int) -> None:
+def finetune_cmd(data: Path, out: Path, weights: Path | None, backbone: str | None, recipe: str,
+                 backbone_weights: Path | None, trials: int | None, device: str, epochs: int, batch_size: int,
+                 lr: float, lora_targets: str | None, lora_r: int, lora_alpha: int, lora_dropout: float,
+                 pos_weight: float | None, input_size: int | None, no_augment: bool, no_pretrain: bool,
+                 seed: int) -> None:
     """Fine-tune the teacher: FetalCLIP image encoder + LoRA + linear head (or a paper baseline).
 
     Writes OUT/trials/<k>/model (model folder), metrics.json (test split), curve.png, and OUT/run.json.
     The decision threshold is calibrated on the validation split (max F1) and saved with the model.
 
     Example: fetaledge finetune --data phantom --out runs/teacher
+
+    The paper's recipe (5 trials): fetaledge finetune --data phantom --out runs/paper --recipe paper
+
+    FetalCLIP_SEG (mask area as classifier): fetaledge finetune --data phantom --out runs/seg --backbone fetalclip-seg
 
     Real teacher: fetaledge finetune --data ACOUSLIC --out runs/fc --weights FetalCLIP_weights.pt --device cuda
 
@@ -229,21 +241,24 @@ def finetune_cmd(data: Path, out: Path, weights: Path | None, backbone: str | No
     from fetaledge.models.lora import parse_targets
     from fetaledge.train.finetune import FinetuneConfig, finetune
     from fetaledge.train.loop import TrainSettings
+    from fetaledge.train.recipe import PAPER_TRIALS
 
+    if trials is None:
+        trials = PAPER_TRIALS if recipe == "paper" else _FT.trials
     cfg = FinetuneConfig(
         backbone=backbone, weights=weights, backbone_weights=backbone_weights,
         lora_targets=parse_targets(lora_targets), lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         train=TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, pos_weight=pos_weight, seed=seed),
         trials=trials, device=device, augment=not no_augment, input_size=input_size,
-        pretrain=None if no_pretrain else FinetuneConfig().pretrain,
+        pretrain=None if no_pretrain else FinetuneConfig().pretrain, recipe=recipe,
     )
     summary = finetune(data, out, cfg, log=click.echo, warn=lambda m: click.echo(f"WARNING: {m}", err=True))
     if summary["rank"] != 0:  # under torchrun only rank 0 reports
         return
     sel = summary["selected"]
     click.echo(f"model: {sel['model']}  (merge it: fetaledge merge {out} --out {out}/merged)")
-    click.echo(f"test F1 {sel['metrics']['f1']:.4f}  threshold {sel['metrics']['threshold']:.4f}  "
-               f"({summary['seconds']:.0f} s)")
+    click.echo(f"test F1 {sel['metrics']['f1']:.4f} at threshold {sel['metrics']['threshold']:.4f}, "
+               f"{sel['metrics_at_0.5']['f1']:.4f} at 0.5 ({summary['seconds']:.0f} s)")
 
 
 @main.command("merge")
@@ -284,7 +299,8 @@ def evaluate_cmd(checkpoint: Path, data: Path, split: str, out: Path | None, dev
     keys = ("split", "n", "positives", "threshold", "f1", "precision", "recall", "accuracy", "specificity",
             "auroc", "confusion_matrix")
     click.echo(json.dumps({k: report[k] for k in keys}, indent=2))
-    click.echo(f"{split} F1 {report['f1']:.4f} at threshold {report['threshold']:.4f}")
+    click.echo(f"{split} F1 {report['f1']:.4f} at threshold {report['threshold']:.4f}, "
+               f"{report['at_0.5']['f1']:.4f} at 0.5")
 
 
 # --------------------------------------------------------------------------------------------- distill

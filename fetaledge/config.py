@@ -82,6 +82,8 @@ class FinetuneSection:
     pretrain: PretrainSettings | bool = field(default_factory=PretrainSettings)
     input_size: int | None = _F.input_size
     timm_kwargs: dict[str, Any] | None = _F.timm_kwargs
+    # "paper": FetalCLIP-IQA's split, labels, offline copies and LoRA targets (fetaledge.train.recipe)
+    recipe: Literal["default", "paper"] = "default"
 
     def __post_init__(self) -> None:
         TrainSettings(**self._train())  # its checks (epochs >= 1, ...) with its messages

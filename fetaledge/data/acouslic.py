@@ -106,32 +106,74 @@ class CaseRecord:
         return [k for k, ac in enumerate(self.sweep_ac_mm) if not math.isnan(ac)]
 
 
+#: Spellings of a missing value in the circumference CSV (compared case-insensitively after stripping): pandas
+#: writes ``nan`` or an empty field, R and spreadsheets ``NA``, JSON-minded tools ``null``.
+MISSING_VALUES = frozenset({"", "nan", "na", "null"})
+
+
+def parse_ac_value(raw: str | None, where: str) -> float:
+    """One AC cell -> millimetres, or NaN for a missing value (:data:`MISSING_VALUES`).
+
+    Example:
+        >>> parse_ac_value(" 231.5 ", "x"), parse_ac_value("NA", "x")
+        (231.5, nan)
+    """
+    text = (raw or "").strip()
+    if text.lower() in MISSING_VALUES:
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+        bad = True
+    else:
+        bad = not math.isfinite(value) or value <= 0
+    if bad:
+        raise FetaledgeError(f"{where}={text!r} is not a circumference in mm",
+                             hint="write a positive number, or leave the cell empty (also accepted: nan, NA, null)")
+    return value
+
+
 def read_circumferences(root: Path) -> list[CaseRecord]:
-    """Parse the per-sweep AC CSV with clear errors for missing columns and bad values."""
+    """Parse the per-sweep AC CSV with clear errors for missing columns and bad values.
+
+    The file is read as UTF-8 with an optional byte-order mark (``utf-8-sig``: Excel writes one, and without
+    this the first column would be named ``\ufeffuuid``); missing AC values may be empty, nan, NA or null.
+
+    Example:
+        >>> records = read_circumferences(Path("acouslic-ai-train-set"))  # doctest: +SKIP
+        >>> records[0].annotated_sweeps                                    # doctest: +SKIP
+        [0, 2]
+    """
     path = Path(root) / L.CSV_PATH
     if not path.is_file():
         raise FetaledgeError(
             f"circumference CSV not found: {path}",
             hint=f"point at the ACOUSLIC-AI root that holds {L.CSV_PATH}",
         )
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in L.CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise FetaledgeError(f"{path} lacks columns {missing}; expected {list(L.CSV_COLUMNS)}")
-        records = []
-        for line, row in enumerate(reader, start=2):
-            acs = []
-            for k in range(1, L.N_SWEEPS + 1):
-                raw = (row[f"sweep_{k}_ac_mm"] or "").strip()
-                try:
-                    acs.append(float(raw) if raw else math.nan)
-                except ValueError as exc:
-                    raise FetaledgeError(f"{path} line {line}: sweep_{k}_ac_mm={raw!r} is not a number") from exc
-            uuid = (row["uuid"] or "").strip()
-            if not uuid:
-                raise FetaledgeError(f"{path} line {line}: empty uuid")
-            records.append(CaseRecord(uuid, (row["subject_id"] or "").strip(), tuple(acs)))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return _parse_rows(path, csv.DictReader(f))
+    except UnicodeDecodeError as exc:
+        raise FetaledgeError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                             hint="save the CSV as UTF-8") from exc
+
+
+def _parse_rows(path: Path, reader: csv.DictReader) -> list[CaseRecord]:
+    names = [(n or "").strip() for n in (reader.fieldnames or [])]
+    reader.fieldnames = names
+    missing = [c for c in L.CSV_COLUMNS if c not in names]
+    if missing:
+        raise FetaledgeError(f"{path} lacks columns {missing}; expected {list(L.CSV_COLUMNS)}",
+                             hint=f"the header it has: {names}")
+    records = []
+    for line, row in enumerate(reader, start=2):
+        acs = tuple(parse_ac_value(row[f"sweep_{k}_ac_mm"], f"{path} line {line}: sweep_{k}_ac_mm")
+                    for k in range(1, L.N_SWEEPS + 1))
+        uuid = (row["uuid"] or "").strip()
+        if uuid.lower() in MISSING_VALUES:
+            raise FetaledgeError(f"{path} line {line}: empty uuid", hint="every row names its scan's uuid")
+        records.append(CaseRecord(uuid, (row["subject_id"] or "").strip(), acs))
     return records
 
 
@@ -216,6 +258,15 @@ class AcouslicCase:
         has2 = (mask == L.LABEL_SUBOPTIMAL).any(axis=(1, 2))
         labels = np.where(has1, L.LABEL_OPTIMAL, np.where(has2, L.LABEL_SUBOPTIMAL, L.LABEL_IRRELEVANT))
         return SweepData(sweep, frames, labels.astype(np.uint8))
+
+    def read_sweep_mask(self, sweep: int) -> np.ndarray:
+        """The mask frames (n, H, W) uint8 of sweep ``sweep`` (0-based): 0 / 1 optimal / 2 suboptimal."""
+        n = self.frames_per_sweep
+        mask = self._read_frames(self.mask, sweep * n, n)
+        bad = np.setdiff1d(np.unique(mask), [0, 1, 2])
+        if bad.size:
+            raise FetaledgeError(f"case {self.uuid} sweep {sweep + 1}: mask values {bad.tolist()} not in {{0,1,2}}")
+        return mask
 
 
 class AcouslicDataset:

@@ -21,6 +21,9 @@ BUILDERS = {
     "fetalclip-lora": "fetaledge.models.fetalclip",
     "fetalclip-merged": "fetaledge.models.fetalclip",
     "baseline": "fetaledge.models.baselines",
+    "fetalclip-seg": "fetaledge.models.segmentation",
+    "fetalclip-seg-lora": "fetaledge.models.segmentation",
+    "fetalclip-seg-merged": "fetaledge.models.segmentation",
     "student": "fetaledge.models.students",
 }
 REQUIRED = ("kind", "input_size", "norm", "threshold")

@@ -77,6 +77,33 @@ def build_vision_tower(cfg: dict[str, Any]) -> nn.Module:
     return _build_vision_tower(cfg["embed_dim"], dict(cfg["vision_cfg"]), quick_gelu=cfg.get("quick_gelu", False))
 
 
+def export_safe_attention():
+    """Inside an ONNX export, turn off nn.MultiheadAttention's fused fast path; a no-op otherwise.
+
+    In eval mode without grad, MultiheadAttention runs ``aten::_native_multi_head_attention`` when its head count
+    is even (ViT-L/14: 16 heads), which the TorchScript ONNX exporter cannot write ("not supported in opset 17";
+    seen on the full-size proof, fetaledge.train.fullsize). The tiny stand-in's 3 heads never take that path,
+    so only the real teacher hit it. The unfused path computes the same attention.
+    """
+    import contextlib
+
+    if not torch.onnx.is_in_onnx_export():
+        return contextlib.nullcontext()
+    return _fastpath(False)
+
+
+class _fastpath:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        self.saved = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(self.enabled)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.backends.mha.set_fastpath_enabled(self.saved)
+
+
 class FetalCLIPClassifier(nn.Module):
     """open_clip vision tower + ``nn.Linear(embed_dim, 1)``: normalised RGB (B, 3, S, S) -> logits (B,)."""
 
@@ -86,7 +113,8 @@ class FetalCLIPClassifier(nn.Module):
         self.head = nn.Linear(int(cfg["embed_dim"]), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x)).squeeze(-1)
+        with export_safe_attention():
+            return self.head(self.encoder(x)).squeeze(-1)
 
 
 # ------------------------------------------------------------------------------------------------ weights

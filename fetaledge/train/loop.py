@@ -39,6 +39,21 @@ class EpochLog:
     frames_per_s: float
 
 
+@dataclass(frozen=True)
+class Objective:
+    """What a batch is trained against, when it is not the frame-level BCE of the classifiers.
+
+    ``targets(frames, idx)`` gives the batch targets, ``loss(output, targets)`` the scalar loss of the model's
+    output, ``val_loss(model, pipeline, frames, ctx)`` the validation loss that picks the best epoch. The
+    segmentation teacher (:mod:`fetaledge.train.seg_teacher`) trains per-pixel Dice through it.
+    """
+
+    name: str
+    targets: Callable[[Frames, torch.Tensor], torch.Tensor]
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    val_loss: Callable[[nn.Module, InputPipeline, Frames, DistContext], float]
+
+
 @dataclass
 class TrainResult:
     """Per-epoch history and the best state (trainable parameters + buffers) by validation loss."""
@@ -82,10 +97,11 @@ def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
 def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_frames: Frames,
           settings: TrainSettings, ctx: DistContext, desc: str = "train",
           on_epoch: Callable[[EpochLog], None] | None = None,
-          log: Callable[[str], None] | None = None) -> TrainResult:
+          log: Callable[[str], None] | None = None, objective: Objective | None = None) -> TrainResult:
     """Train the parameters of ``model`` that require grad; keep the state with the lowest validation loss.
 
-    ``log`` (rank 0) gets one line per epoch with the losses, elapsed and remaining time."""
+    ``log`` (rank 0) gets one line per epoch with the losses, elapsed and remaining time. ``objective`` replaces
+    the frame-level BCE (see :class:`Objective`)."""
     device = ctx.device
     model.to(device)
     pipeline.to(device)
@@ -117,10 +133,16 @@ def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_f
             for start in range(0, per_rank, settings.batch_size):
                 idx = order[start : start + settings.batch_size]
                 x = pipeline(train_frames.images[idx].to(device, non_blocking=True))
-                y = train_frames.targets[idx].to(device)
+                if objective is None:
+                    y = train_frames.targets[idx].to(device)
+                else:
+                    y = objective.targets(train_frames, idx).to(device)
                 with _autocast(device):
                     logits = net(x)
-                loss = loss_fn(logits.float().reshape(-1), y)
+                if objective is None:
+                    loss = loss_fn(logits.float().reshape(-1), y)
+                else:
+                    loss = objective.loss(logits.float(), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -131,7 +153,10 @@ def train(model: nn.Module, pipeline: InputPipeline, train_frames: Frames, val_f
                 b.set_postfix(loss=f"{loss_sum / seen:.4f}", fps=f"{fps:.0f}")
         train_loss = ctx.gather_sum([loss_sum, seen])
         seconds = time.perf_counter() - t0
-        val_loss = evaluate_loss(model, pipeline, val_frames, settings, ctx)
+        if objective is None:
+            val_loss = evaluate_loss(model, pipeline, val_frames, settings, ctx)
+        else:
+            val_loss = objective.val_loss(model, pipeline, val_frames, ctx)
         entry = EpochLog(epoch, train_loss[0] / train_loss[1], val_loss, seconds, train_loss[1] / seconds)
         history.append(entry)
         if on_epoch is not None and ctx.is_main:

@@ -30,7 +30,8 @@ from fetaledge.models.lora import merge_lora
 from fetaledge.train.data import InputPipeline
 
 ATOL = 1e-4
-MERGED_KIND = {"fetalclip-lora": "fetalclip-merged", "baseline": "baseline"}
+MERGED_KIND = {"fetalclip-lora": "fetalclip-merged", "baseline": "baseline",
+               "fetalclip-seg-lora": "fetalclip-seg-merged", "fetalclip-seg": "fetalclip-seg-merged"}
 
 
 def resolve_model_dir(path: Path) -> Path:
@@ -66,10 +67,17 @@ def check_batch(config: dict[str, Any], n_real: int = 8, n_random: int = 4, seed
 
 @torch.no_grad()
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return model.eval()(x).float().reshape(-1)
+    """The model's logits; for a segmentation teacher its per-pixel logits (its area logit moves in steps)."""
+    model.eval()
+    from fetaledge.models.segmentation import FetalCLIPSegmenter
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if isinstance(base, FetalCLIPSegmenter):
+        return base.masks(x).float().reshape(-1)
+    return model(x).float().reshape(-1)
 
 
-def merge_run(run_dir: Path, out: Path, atol: float = ATOL) -> dict[str, Any]:
+def merge_run(run_dir: Path, out: Path, atol: float = ATOL, random_frames: int = 4) -> dict[str, Any]:
     """Merge the adapters of a finetune run (its selected trial) or model folder into ``out``; verified.
 
     Example:
@@ -78,12 +86,13 @@ def merge_run(run_dir: Path, out: Path, atol: float = ATOL) -> dict[str, Any]:
     """
     src = resolve_model_dir(run_dir)
     model, cfg = load_model(src, expect=tuple(MERGED_KIND))
-    if not cfg.get("lora"):
+    frozen_seg = cfg["kind"] == "fetalclip-seg"  # the paper's frozen encoder: no adapters, written as merged
+    if not cfg.get("lora") and not frozen_seg:
         raise FetaledgeError(f"{src} has no LoRA adapters (a fully fine-tuned {cfg.get('arch')}): nothing to merge",
                              hint="use the model folder as it is")
-    x, batch_desc = check_batch(cfg)
+    x, batch_desc = check_batch(cfg, n_random=random_frames)
     reference = _logits(model, x)
-    merged = merge_lora(model)
+    merged = model if frozen_seg else merge_lora(model)
     diff = float((_logits(merged, x) - reference).abs().max())
     _fail_if(diff, atol, "merged model", src)
     new_cfg = copy.deepcopy(cfg)
@@ -97,6 +106,7 @@ def merge_run(run_dir: Path, out: Path, atol: float = ATOL) -> dict[str, Any]:
     new_cfg["merged_from"] = {
         "model": str(src.resolve()),
         "lora": cfg["lora"],
+        "note": "frozen encoder, no adapters: weights copied unchanged" if frozen_seg else None,
         "check": {"batch": batch_desc, "n": int(x.shape[0]), "max_abs_diff": diff,
                   "max_abs_diff_rebuilt": diff_rebuilt, "atol": atol},
     }

@@ -72,6 +72,7 @@ class FinetuneConfig:
     pretrain: PretrainSettings | None = field(default_factory=PretrainSettings)  # tiny only; None: skip
     input_size: int | None = None  # baselines only (default 224)
     timm_kwargs: dict[str, Any] | None = None  # baselines only (tests shrink models with it)
+    recipe: str = "default"  # "default" or "paper" (fetaledge.train.recipe)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
