@@ -27,7 +27,7 @@ def cache(tmp_path_factory) -> Path:
     from fetaledge.data.phantom import PhantomConfig, write_phantom
 
     root = tmp_path_factory.mktemp("paper")
-    write_phantom(root / "phantom", PhantomConfig(cases=5, frames_per_sweep=6, seed=3))
+    write_phantom(root / "phantom", PhantomConfig(cases=5, frames_per_sweep=10, seed=3))
     prepare_cache(root / "phantom", root / "cache")
     return root / "cache"
 
