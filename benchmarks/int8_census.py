@@ -20,26 +20,10 @@ import argparse
 import json
 import platform
 import re
-import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def executed_ops(model: Path) -> Counter:
-    """Op types of the graph ONNX Runtime executes after its optimizations (QDQ fused into QLinear* where it can)."""
-    import onnx
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as td:
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.optimized_model_filepath = str(Path(td) / "opt.onnx")
-        opts.intra_op_num_threads = 1
-        ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-        return Counter(n.op_type for n in onnx.load(str(Path(td) / "opt.onnx")).graph.node)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from fetaledge.targets import get_target
     from fetaledge.work import Work
     from quantize import quantize
+    from quantize.census import executed_onnx_ops
 
     w = Work(args.work)
     fp32 = w.export / "student.onnx"
@@ -95,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
 
     def census(name: str, path: Path) -> dict:
-        ops = executed_ops(path)
+        ops = executed_onnx_ops(path)
         q = sum(v for k, v in ops.items() if k.startswith(("QLinear", "QGemm", "MatMulInteger", "ConvInteger")))
         return {"artifact": name, "file": str(path), "executed_ops": dict(sorted(ops.items())), "fused_integer_ops": q,
                 "float_conv": ops.get("Conv", 0) + ops.get("FusedConv", 0), "QLinearConv": ops.get("QLinearConv", 0)}

@@ -143,6 +143,35 @@ def onnx_census(path: Path) -> tuple[OpRecord, ...]:
     return tuple(records)
 
 
+def executed_onnx_ops(model: Path, level: str = "all") -> dict[str, int]:
+    """Op types (with counts) of the graph ONNX Runtime executes for ``model`` after its graph optimizations
+    (``level`` "extended" or "all"): Q/DQ fused into QLinear* where ORT could, float ops where it could not.
+
+    Example:
+        >>> executed_onnx_ops(Path("model.nncf.int8.onnx"))["QLinearConv"]  # doctest: +SKIP
+        46
+    """
+    import tempfile
+
+    onnx = _import_onnx()
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise MissingExtraError("census", "onnxruntime", "pip install onnxruntime", str(exc)) from exc
+    levels = {"extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    with tempfile.TemporaryDirectory() as td:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = levels[level]
+        opts.optimized_model_filepath = str(Path(td) / "opt.onnx")
+        opts.intra_op_num_threads = 1
+        ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        ops: dict[str, int] = {}
+        for n in onnx.load(opts.optimized_model_filepath).graph.node:
+            ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return ops
+
+
 def _import_tflite_schema(backend: str = "census") -> tuple[Any, Any]:
     try:
         from ai_edge_litert import schema_py_generated as schema

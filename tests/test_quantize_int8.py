@@ -92,21 +92,6 @@ def test_float_op_budget_refuses_and_leaves_no_artifact(tiny: SimpleNamespace, t
     assert [op.name for op in art.float_ops if op.op_type == "Conv"] == [conv]
 
 
-def _executed_ops(model: Path) -> dict[str, int]:
-    """Op types of the graph ONNX Runtime runs after its optimizations (QDQ fused into QLinear* where it can)."""
-    import onnx
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    opts.optimized_model_filepath = str(model.with_suffix(".opt.onnx"))
-    ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-    ops: dict[str, int] = {}
-    for n in onnx.load(opts.optimized_model_filepath).graph.node:
-        ops[n.op_type] = ops.get(n.op_type, 0) + 1
-    return ops
-
-
 def test_nncf_mixed_activation_types_are_refused_and_unified_convs_fuse(tiny: SimpleNamespace, tmp_path: Path) -> None:
     """NNCF writes int8 after the signed input and uint8 after each ReLU: ORT leaves such convs in float. The graph
     check refuses that; the default recipe moves every activation to uint8 and every conv fuses."""
@@ -114,6 +99,7 @@ def test_nncf_mixed_activation_types_are_refused_and_unified_convs_fuse(tiny: Si
     import onnx
 
     from quantize.backends.nncf_onnx import NNCFRecipe
+    from quantize.census import executed_onnx_ops
     from quantize.graphcheck import mixed_activation_types
 
     with pytest.raises(QuantizeError, match="int8 and uint8 activations on their two sides"):
@@ -124,7 +110,7 @@ def test_nncf_mixed_activation_types_are_refused_and_unified_convs_fuse(tiny: Si
         art = quantize(NNCFRecipe(activation_dtype=dtype), fp32_onnx=tiny.onnx, calibration=tiny.calib,
                        out_dir=tmp_path / dtype)
         assert mixed_activation_types(onnx.load(str(art.path))) == []
-        ops = _executed_ops(art.path)
+        ops = executed_onnx_ops(art.path, level="extended")
         assert ops.get("QLinearConv") == 3 and "Conv" not in ops, ops
 
 
