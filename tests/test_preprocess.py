@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fetaledge.preprocess import CLIP_MEAN, CLIP_STD, FrameGeometry, pad_resize_matrix, resize_frames
+from fetaledge.preprocess import (
+    CLIP_MEAN,
+    CLIP_STD,
+    FrameGeometry,
+    band_matrix,
+    pad_resize_matrix,
+    resize_frames,
+)
 
 torch = pytest.importorskip("torch")
 from fetaledge.models.preprocess import GrayToInput, LinearResample, RawFrameModel  # noqa: E402
@@ -44,6 +51,60 @@ def test_torch_taps_match_numpy_and_chained_stages_compose() -> None:
     two = LinearResample.from_geometry(FrameGeometry(224, 224, (160,)))(torch.from_numpy(cached).float()).numpy()
     one = resize_frames(x, FrameGeometry(562, 744, (224, 160)), np.float32)
     assert np.abs(two - one).max() < 1.0
+
+
+@pytest.mark.parametrize("in_len,out_len,padded", [(744, 128, None), (562, 128, 744), (562, 96, 744),
+                                                    (800, 128, None), (540, 96, 800), (224, 160, None)])
+def test_banded_map_is_the_dense_map_at_a_fraction_of_the_macs(in_len, out_len, padded) -> None:
+    m = pad_resize_matrix(in_len, out_len, padded)
+    bm = band_matrix(m)
+    assert bm is not None and np.array_equal(bm.dense(), m)
+    assert bm.out_len * bm.window * 2 <= m.size
+    # the gather indices stay inside the input and each block's window holds all of its rows' taps
+    assert bm.indices().min() >= 0 and bm.indices().max() < in_len
+
+
+def test_banding_is_refused_where_it_saves_little() -> None:
+    assert band_matrix(pad_resize_matrix(100, 224)) is not None  # upsampling: 2 taps per output
+    assert band_matrix(np.ones((8, 16), np.float32)) is None  # every weight non-zero: dense is as cheap
+    with pytest.raises(ValueError, match="does not divide"):
+        band_matrix(pad_resize_matrix(744, 128), block=3)
+
+
+@pytest.mark.parametrize("h,w,stages", [(562, 744, (224, 128)), (562, 744, (96,)), (224, 224, (224, 160)),
+                                        (540, 800, (96,)), (30, 20, (64,))])
+def test_banded_resample_equals_the_dense_products(h, w, stages) -> None:
+    g = FrameGeometry(h, w, stages)
+    x = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (2, h, w)).astype(np.float32))
+    banded = LinearResample.from_geometry(g)(x)
+    dense = LinearResample.from_geometry(g, dense=True)(x)
+    r, c = g.matrices()
+    assert banded.shape == (2, stages[-1], stages[-1])
+    assert torch.allclose(banded, dense, atol=1e-3)
+    assert np.allclose(banded.numpy(), r @ x.numpy() @ c.T, atol=1e-3)
+
+
+def test_banded_resample_cuts_the_graph_macs(tmp_path) -> None:
+    pytest.importorskip("onnx")
+    from fetaledge.bench.graph_macs import graph_macs
+
+    class Cast(torch.nn.Module):
+        def __init__(self, dense: bool) -> None:
+            super().__init__()
+            self.r = LinearResample.from_geometry(FrameGeometry(562, 744, (224, 128)), dense=dense)
+
+        def forward(self, x):
+            return self.r(x.to(torch.float32))
+
+    frame = torch.zeros(1, 562, 744, dtype=torch.uint8)
+    macs = {}
+    for dense in (True, False):
+        path = tmp_path / f"r{int(dense)}.onnx"
+        torch.onnx.export(Cast(dense), (frame,), str(path), opset_version=17, dynamo=False)
+        macs[dense] = graph_macs(path)
+        assert not macs[dense]["unresolved"]
+    assert macs[True]["total"] == 128 * 562 * 744 + 128 * 128 * 744  # rows then columns, dense
+    assert macs[False]["total"] * 10 < macs[True]["total"]
 
 
 def test_gray_to_input_is_clip_normalisation() -> None:

@@ -1,8 +1,8 @@
 """Pixel preprocessing as torch modules that export into ONNX and TFLite graphs.
 
 The numbers come from :mod:`fetaledge.preprocess` (numpy), so the cache, training and the exported graph use
-one definition. Resampling is two MatMuls with the precomputed (antialiased, padding-folded) linear maps of
-each axis: supported by every backend, unlike antialiased Resize, and the fastest form measured (below).
+one definition. Resampling applies the precomputed (antialiased, padding-folded) linear map of each axis with
+Gather + MatMul, which every backend supports, unlike antialiased Resize.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fetaledge.preprocess import CLIP_MEAN, CLIP_STD, FrameGeometry
+from fetaledge.preprocess import CLIP_MEAN, CLIP_STD, FrameGeometry, band_matrix
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -19,24 +19,50 @@ NORMALISATIONS = {"clip": (CLIP_MEAN, CLIP_STD), "imagenet": (IMAGENET_MEAN, IMA
 
 
 class LinearResample(nn.Module):
-    """Separable resampling (B, H, W) -> (B, S, S): ``rows @ x @ cols.T`` with fixed maps (padding to square
-    folded in); ``rows`` is (S, H), ``cols`` is (S, W)."""
+    """Separable resampling (B, H, W) -> (B, S, S'): ``rows @ x @ cols.T`` with fixed maps (padding to square
+    folded in); ``rows`` is (S, H), ``cols`` is (S', W).
 
-    def __init__(self, rows: np.ndarray, cols: np.ndarray) -> None:
+    Each banded axis (:func:`fetaledge.preprocess.band_matrix`) runs as a Gather of its input windows and one
+    batched MatMul over the blocks; an axis where banding saves little stays one dense MatMul. Rows go first, so
+    that the only transposes are of the already row-reduced tensor. ``dense=True`` keeps both axes dense (the
+    reference the tests compare against).
+    """
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, dense: bool = False) -> None:
         super().__init__()
-        self.register_buffer("rows", torch.from_numpy(np.ascontiguousarray(rows, np.float32)), persistent=False)
-        self.register_buffer("cols_t", torch.from_numpy(np.ascontiguousarray(cols.T, np.float32)),
-                             persistent=False)
+        self.out_h, self.out_w = int(rows.shape[0]), int(cols.shape[0])
+        self.rows_banded = self._register_axis("rows", rows, dense)
+        self.cols_banded = self._register_axis("cols", cols, dense)
+
+    def _register_axis(self, name: str, m: np.ndarray, dense: bool) -> bool:
+        banded = None if dense else band_matrix(m)
+        if banded is None:
+            self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(m, np.float32)), persistent=False)
+            return False
+        self.register_buffer(f"{name}_index", torch.from_numpy(banded.indices()), persistent=False)
+        # (nb, block, window), applied to the gathered (B, nb, window, N) windows
+        self.register_buffer(f"{name}_weights", torch.from_numpy(banded.weights), persistent=False)
+        return True
 
     @classmethod
-    def from_geometry(cls, geometry: FrameGeometry) -> LinearResample:
-        return cls(*geometry.matrices())
+    def from_geometry(cls, geometry: FrameGeometry, dense: bool = False) -> LinearResample:
+        return cls(*geometry.matrices(), dense=dense)
+
+    @staticmethod
+    def _rows(x: torch.Tensor, index: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Banded map over axis 1 of (B, H, N): gather the windows, one batched MatMul -> (B, S, N)."""
+        nb, block, window = weights.shape
+        g = x.index_select(1, index).reshape(x.shape[0], nb, window, x.shape[2])
+        return (weights @ g).reshape(x.shape[0], nb * block, x.shape[2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Dense MatMuls, columns first, although the maps are sparse (17 taps per output for 562x744 -> 128): a
-        # GEMM runs near the core's peak while Gather + Mul + ReduceSum is memory-bound. ORT, 1 thread,
-        # 562x744 -> 128: 0.90 ms vs 2.20 ms for the tap gathers (rows first), outputs within 5e-5 of 255.
-        return self.rows @ (x @ self.cols_t)
+        if self.rows_banded:
+            y = self._rows(x, self.rows_index, self.rows_weights)
+        else:
+            y = self.rows @ x
+        if self.cols_banded:
+            return self._rows(y.transpose(1, 2), self.cols_index, self.cols_weights).transpose(1, 2)
+        return y @ self.cols.transpose(0, 1)
 
 
 class GrayToInput(nn.Module):
