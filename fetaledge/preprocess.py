@@ -9,7 +9,7 @@ One documented path from a raw frame of any size to the model input:
 
 Steps 1 and 2 together are one linear map per axis (``FrameGeometry.matrices``), so that the same numbers
 serve numpy (cache preparation), torch (the exported graph) and any other runtime. The maps are banded (12
-taps per output at 744 -> 128, 17 through the 224 px cache), so the graph computes them as blocks of outputs over contiguous input windows
+taps per output at 744 -> 128), so the graph computes them as blocks of outputs over contiguous input windows
 (``band_matrix``): the same map, exactly, at a tenth of a dense product's MACs.
 
 Difference from the paper: FetalCLIP-IQA resizes with OpenCV INTER_CUBIC without antialiasing. At a 3.3x

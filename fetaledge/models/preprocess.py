@@ -56,10 +56,7 @@ class LinearResample(nn.Module):
         return (weights @ g).reshape(x.shape[0], nb * block, x.shape[2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.rows_banded:
-            y = self._rows(x, self.rows_index, self.rows_weights)
-        else:
-            y = self.rows @ x
+        y = self._rows(x, self.rows_index, self.rows_weights) if self.rows_banded else self.rows @ x
         if self.cols_banded:
             return self._rows(y.transpose(1, 2), self.cols_index, self.cols_weights).transpose(1, 2)
         return y @ self.cols.transpose(0, 1)
