@@ -347,3 +347,62 @@ def test_augmented_gate_frames_are_deterministic_and_varied() -> None:
     keep, n_border = borderline_first(p, 0.5, 100, np.random.default_rng(0))
     assert n_border == 50 and len(keep) == 100 and np.all(np.diff(keep) > 0)
     assert set(range(900, 950)) <= set(keep.tolist()), "every borderline frame is kept"
+
+
+def _conv_clip_q(tmp_path: Path, scale: float, zp: int, act: str) -> Path:
+    """x (1,2,6,6) float -> Q/DQ -> Conv (int8 weights, DQ) -> Clip(0, 6) or Relu -> Q(scale, zp) -> DQ -> y."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(np.array(0.05, np.float32), "xs"),
+             numpy_helper.from_array(np.array(0, np.int8), "xz"),
+             numpy_helper.from_array(rng.integers(-100, 100, (4, 2, 3, 3)).astype(np.int8), "wq"),
+             numpy_helper.from_array(np.full(4, 0.02, np.float32), "ws"),
+             numpy_helper.from_array(np.zeros(4, np.int8), "wz"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+             numpy_helper.from_array(np.array(scale, np.float32), "ys"),
+             numpy_helper.from_array(np.array(zp, np.int8), "yz")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0),
+             helper.make_node("Conv", ["xd", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["a"]) if act == "clip" else
+             helper.make_node("Relu", ["c"], ["a"]),
+             helper.make_node("QuantizeLinear", ["a", "ys", "yz"], ["aq"]),
+             helper.make_node("DequantizeLinear", ["aq", "ys", "yz"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], inits)
+    path = tmp_path / f"{act}_{scale}_{zp}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("scale,zp,act,dropped", [(6 / 255, -128, "clip", 1), (0.05, -128, "clip", 0),
+                                                  (6 / 255, -100, "clip", 0), (0.1, -128, "relu", 1),
+                                                  (0.1, -100, "relu", 0)])
+def test_saturated_clips_are_dropped_without_changing_a_value(tmp_path: Path, scale: float, zp: int, act: str,
+                                                             dropped: int) -> None:
+    """A ReLU6 whose QuantizeLinear saturates at 0 and 6 anyway goes (on arm64 ORT kept it and the conv ran in
+    float); one whose quantized range reaches past a bound stays."""
+    _skip_if_missing("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+
+    from quantize.qdq import remove_saturated_clips
+
+    src = _conv_clip_q(tmp_path, scale, zp, act)
+    model = onnx.load(str(src))
+    assert remove_saturated_clips(model) == dropped
+    assert sum(n.op_type in ("Clip", "Relu") for n in model.graph.node) == 1 - dropped
+    assert {i.name for i in model.graph.initializer} >= {"ys", "yz"}
+    if act == "clip":
+        assert ("hi" in {i.name for i in model.graph.initializer}) == (dropped == 0)
+    out = tmp_path / "out.onnx"
+    onnx.save(model, str(out))
+    x = {"x": np.random.default_rng(1).normal(0, 3, (1, 2, 6, 6)).astype(np.float32)}  # well past [0, 6]
+    ref, got = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, x)[0] for p in (src, out))
+    np.testing.assert_array_equal(got, ref)
+    top = min(6.0, (127 - zp) * scale) if act == "clip" else (127 - zp) * scale
+    assert (ref == 0).any() and np.isclose(ref.max(), top, atol=scale)  # both bounds were reached

@@ -16,7 +16,7 @@ import numpy as np
 from quantize._io import atomic_target
 from quantize.backends._onnx_common import calibration_feeds, fp32_input_spec, import_or_explain
 from quantize.errors import QuantizeError, RecipeError
-from quantize.qdq import unify_activation_dtype
+from quantize.qdq import remove_saturated_clips, unify_activation_dtype
 from quantize.recipe import Recipe
 from quantize.scopes import onnx_scope_nodes
 
@@ -125,6 +125,9 @@ def run(recipe: NNCFRecipe, request: Any) -> list[str]:
         moved = unify_activation_dtype(quantized, recipe.activation_dtype)
         if moved:
             notes.append(f"{moved} activation zero points moved to {recipe.activation_dtype} (lossless)")
+    dropped = remove_saturated_clips(quantized)
+    if dropped:
+        notes.append(f"{dropped} Clip/Relu before a saturating QuantizeLinear dropped (lossless)")
     with atomic_target(Path(request.out_path)) as tmp:
         onnx.save(quantized, str(tmp))
     return notes
