@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import importlib.util
 from collections.abc import Iterable
@@ -63,10 +64,13 @@ def _imported_names(module: str, is_package: bool, tree: ast.AST) -> list[str]:
 @dataclass(frozen=True)
 class ImportGraph:
     """``files``: module -> source file; ``edges``: module -> the modules it imports (own packages: the module
-    file a name resolves to; anything else: the imported name as written, e.g. ``torch.nn``)."""
+    file a name resolves to; anything else: the imported name as written, e.g. ``torch.nn``); ``discovered``:
+    registry package -> the modules it imports at run time by listing its folder (followed by :meth:`closure`,
+    so a stage's fingerprint covers them; not import edges, so not part of :meth:`cycles`)."""
 
     files: dict[str, Path]
     edges: dict[str, frozenset[str]]
+    discovered: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
 
     def internal(self, module: str) -> frozenset[str]:
         """The imports of ``module`` that are modules of the graph's packages."""
@@ -85,6 +89,7 @@ class ImportGraph:
                 continue
             seen.add(m)
             todo += self.internal(m)
+            todo += self.discovered.get(m, ())
             if parents and "." in m:
                 todo.append(m.rpartition(".")[0])
         return seen
@@ -146,6 +151,11 @@ def _resolve(name: str, files: dict[str, Path]) -> str:
     return n or name
 
 
+def _discovers_submodules(tree: ast.AST) -> bool:
+    """True when a package's ``__init__`` lists its own modules at run time (``pkgutil.iter_modules``)."""
+    return any(isinstance(n, ast.Attribute) and n.attr == "iter_modules" for n in ast.walk(tree))
+
+
 @cache
 def import_graph(packages: tuple[str, ...] = PACKAGES) -> ImportGraph:
     """The graph of ``packages`` as their source stands now (cached; :func:`clear` after an edit)."""
@@ -155,14 +165,18 @@ def import_graph(packages: tuple[str, ...] = PACKAGES) -> ImportGraph:
         for f in sorted(root.rglob("*.py")):
             files[_module_name(pkg, root, f)] = f
     edges: dict[str, frozenset[str]] = {}
+    discovered: dict[str, frozenset[str]] = {}
     for m, f in files.items():
         try:
             tree = ast.parse(read_source(f), filename=str(f))
         except SyntaxError as exc:
             raise FetaledgeError(f"{f}: cannot parse ({exc.msg}, line {exc.lineno})") from exc
         names = _imported_names(m, f.name == "__init__.py", tree)
+        if f.name == "__init__.py" and _discovers_submodules(tree):
+            # a registry package (quantize.backends) imports its modules by discovery, invisible to ``import``
+            discovered[m] = frozenset(k for k in files if k.rpartition(".")[0] == m)
         edges[m] = frozenset(r for r in (_resolve(n, files) for n in names) if r != m)
-    return ImportGraph(files, edges)
+    return ImportGraph(files, edges, discovered)
 
 
 @cache

@@ -30,6 +30,11 @@ def test_stage_code_is_the_import_closure_of_its_run() -> None:
     phantom = _closure(PHANTOM)
     assert "fetaledge.data.cache" not in phantom and not any(m.startswith("quantize") for m in phantom)
     assert "quantize.gate" in _closure(STAGES["quantize"])
+    # the backends are imported by discovery (quantize.backends lists its folder): an edit in one must re-run the
+    # stage, and the lossless graph rewrites they call are code of the stage too
+    assert {"quantize.backends.nncf_onnx", "quantize.backends.ort", "quantize.backends.litert",
+            "quantize.qdq"} <= _closure(STAGES["quantize"])
+    assert import_graph().cycles() == []  # discovery is followed for fingerprints, not counted as an import
     for s in (PHANTOM, ACOUSLIC_CACHE, *STAGES.values()):
         assert len(s.code()) == 16, s.name
     assert len({s.code() for s in STAGES.values()}) == len(STAGES)
