@@ -220,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     from fetaledge.bench.graph_macs import graph_macs
     from fetaledge.bench.pareto import (
         DEFAULT_TOLERANCE,
+        MS_TOLERANCE,
         RULE,
         choose_default,
         pareto_front,
@@ -287,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                 if htarget != "arm64":
                     entries.append(RealEntry(BenchArtifact(f"{p.name}-int8host", "student", "onnxruntime", "int8",
                                                            str(hq["int8"])), row["threshold"], f"{p.name}-fp32"))
+            entries.append(RealEntry(BenchArtifact(f"{p.name}-fp32", "student", "onnxruntime", "fp32",
+                                                   str(art["onnx"])), row["threshold"]))
             rows.append(row)
         scores = score_test_split(entries, cache, "test", log=log)
         y, groups = scores["labels"], scores["groups"]
@@ -350,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"most 1 fallback each; phantom start = the phantom build's student "
                          f"(EfficientNet-Lite0: ImageNet -> phantom) or, for MobileNetV2, random init -> phantom "
                          f"with the default phantom recipe",
-               "rows": rows, "rule": RULE.format(tol=DEFAULT_TOLERANCE), "today_default": TODAY,
+               "rows": rows, "rule": RULE.format(tol=DEFAULT_TOLERANCE, ms_tol=MS_TOLERANCE), "today_default": TODAY,
                "choice": {"name": choice["name"], "why": f"best validation F1 {best_val:.3f}; eligible within "
                           f"{DEFAULT_TOLERANCE}: " + ", ".join(r["name"] for r in rows if r.get("val_f1") is not None
                                                             and r["val_f1"] >= best_val - DEFAULT_TOLERANCE - 1e-12)},

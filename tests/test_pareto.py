@@ -34,6 +34,11 @@ def test_rule_reads_validation_and_the_gate_never_test() -> None:
     assert choose_default(shuffled, tolerance=0.05)["name"] == "mid-96"
     tie = [_row("b", 0.9, 0.8, 1.0, 1.0, 20), _row("a", 0.9, 0.8, 1.0, 1.0, 20), _row("c", 0.9, 0.8, 1.0, 1.0, 10)]
     assert choose_default(tie)["name"] == "c"  # fewer MACs, then the name
+    assert choose_default(tie[:2])["name"] == "a"
+    # one graph timed twice differs by noise: within ms_tolerance the better validation F1 wins, beyond it speed
+    same = [_row("imagenet-96", 0.95, 0.8, 1.40, 2.4, 71), _row("phantom-96", 1.00, 0.8, 1.50, 2.6, 71)]
+    assert choose_default(same, tolerance=0.05)["name"] == "phantom-96"
+    assert choose_default(same, tolerance=0.05, ms_tolerance=0.05)["name"] == "imagenet-96"
     with pytest.raises(FetaledgeError, match="no grid point within the validation tolerance"):
         choose_default([_row("x", 0.9, 0.8, 1.0, 1.0, 1, gate=False)])
     with pytest.raises(FetaledgeError, match="nothing to choose"):
@@ -51,7 +56,7 @@ def test_report_and_plot(tmp_path: Path) -> None:
     rep = {"host": {"cpu": "AMD EPYC", "vendor": "AuthenticAMD", "cores": 2, "isa": ["avx2", "avx512_vnni"]},
            "command": "python benchmarks/pareto_real.py", "seconds": 100.0, "n_boot": 200,
            "data": {"name": "African planes", "n_test": 173, "description": "real images"},
-           "recipe": "20 epochs", "rows": ROWS, "rule": RULE.format(tol=0.05), "today_default": "big-128",
+           "recipe": "20 epochs", "rows": ROWS, "rule": RULE.format(tol=0.05, ms_tol=0.1), "today_default": "big-128",
            "choice": {"name": "mid-96", "why": "within 0.05"},
            "front_test": pareto_front(ROWS, "int8_cpu_ms", "test_f1_int8"),
            "front_val": pareto_front(ROWS, "int8_cpu_ms", "val_f1"),
