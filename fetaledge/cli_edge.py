@@ -96,7 +96,7 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
     Example: fetaledge infer --bundle bundle_af ../shared/data/real/african_fetal_planes/images
     """
     from fetaledge.fsio import write_json
-    from fetaledge.runtime.infer import infer_case, infer_frames, is_case_stack, plot_case
+    from fetaledge.runtime.infer import infer_case, infer_frames, is_case_stack, measurement_line, plot_case
     from fetaledge.runtime.measure_infer import is_measurement_bundle
 
     if is_measurement_bundle(bundle):
@@ -104,18 +104,25 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
         return
     if len(inputs) == 1 and is_case_stack(inputs[0]):
         case = inputs[0]
-        r = infer_case(bundle, case, model, threads)
+        r = infer_case(bundle, case, model, threads, spacing_mm)
         if r["fallback"]:
             click.echo(r["fallback"], err=True)
+        meas = r["measurement"]
+        if meas and meas["note"]:
+            click.echo(meas["note"], err=True)
         if r["note"]:
             click.echo(f"{case.name}: {r['note']}")
         for k, s in enumerate(r["sweeps"]):
             v = s["verdict"]
             found = sum(e["type"] == "PLANE_FOUND" for e in s["events"])
-            click.echo(f"sweep {k + 1}: {v['verdict']:7s} frame {v['frame']:4d}  max p {max(s['probabilities']):.3f}"
-                       f"  plane found {found}x")
+            line = (f"sweep {k + 1}: {v['verdict']:7s} frame {v['frame']:4d}  max p {max(s['probabilities']):.3f}"
+                    f"  plane found {found}x")
+            if meas and meas["sweeps"][k] is not None:
+                line += f"  {measurement_line(meas['sweeps'][k])}"
+            click.echo(line)
         c = r["case"]
-        click.echo(f"case: {c['verdict']} chosen frame {c['frame']}")
+        click.echo(f"case: {c['verdict']} chosen frame {c['frame']}"
+                   + (f"  {measurement_line(meas['case'])} [{meas['model']}]" if meas else ""))
         if json_out:
             write_json(json_out, r)
             click.echo(f"wrote {json_out}")
