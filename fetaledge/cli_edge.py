@@ -67,7 +67,14 @@ def verify_cmd(bundle: Path, target: str | None, as_json: bool) -> None:
         click.echo(f"recorded sweep ({s['model']}): {s['frames']} frames, decisions match: {s['decisions_match']}")
     else:
         click.echo(f"recorded sweep: NOT CHECKED here: {s['reason']}")
-    checked = ", ".join(report["models"])
+    meas = report.get("measurement") or {}
+    if meas.get("checked"):
+        for name, r in meas["models"].items():
+            click.echo(f"{name}: {meas['frames']} measurement goldens, max |mm diff| {r['max_abs_mm']:.3f}, "
+                       f"status flips {r['status_flips']}")
+        for sk in meas["skipped"]:
+            click.echo(f"{sk['model']}: NOT CHECKED here: {sk['reason']}")
+    checked = ", ".join([*report["models"], *meas.get("models", {})])
     click.echo(f"bundle OK ({bundle}): every file's sha256; goldens of {checked}"
                + (f"; {len(report['skipped'])} model(s) not checked here" if report["skipped"] else ""))
 

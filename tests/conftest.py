@@ -18,6 +18,7 @@ TINY_CONFIG = {
     "finetune": {"epochs": 1, "batch_size": 16, "pretrain": {"epochs": 1}},
     "distill": {"epochs": 1, "resolution": 64, "batch_size": 16},
     "quantize": {"calibration_frames": 30, "backends": ["onnxruntime"], "max_fallbacks": 0},
+    "segment": {"epochs": 2, "calibration_frames": 8, "golden_frames": 4, "phantom_sweeps": 4, "phantom_val_sweeps": 2},
 }
 
 
