@@ -44,7 +44,7 @@ from fetaledge.runtime.measure import FrameMap, Measurement, MeasureParams, meas
 __all__ = ["FOV_RULE", "SEG_SUMMARY", "SegArrays", "build_segmentation", "gather_seg_arrays", "read_seg_summary"]
 
 SEG_SUMMARY = "seg.json"
-FOV_RULE = "nonzero_rows"  # ACOUSLIC and the phantom: black outside the fan
+FOV_RULE = "nonzero_span"  # ACOUSLIC and the phantom: black outside the fan
 
 
 @dataclass

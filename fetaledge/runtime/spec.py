@@ -45,7 +45,7 @@ Schema version 3 adds one required top-level field, ``task``: what the bundle do
                 "structure": "ac" | "hc", "output": "mask_logits", "grid_height": int, "grid_width": int,
                 "geometry": "letterbox", "spacing_mm": [x, y], "spacing_source": "spec" | "probe",
                 "gestational_age": "hadlock1984" | "none", "frame_choice": "classifier",
-                "field_of_view": "frame" | "nonzero_rows",
+                "field_of_view": "frame" | "nonzero_span",
                 "params": {"threshold": f, "min_area_mm2": f, "max_residual": f, "max_cut_fraction": f,
                            "min_component_share": f, "min_points": int}}}
 
@@ -56,10 +56,11 @@ With a measurement, the classifier (``models``) still decides per frame and per 
 inverse letterbox (:class:`fetaledge.runtime.measure.FrameMap`); ``spacing_mm`` is the pixel spacing of frames
 of the input size; ``spacing_source`` "probe" means the device passes each frame's spacing (the spec's value is
 the fallback), "spec" that a per-frame spacing is refused. ``field_of_view`` is where the probe saw: "frame" (all
-of it) or "nonzero_rows" (per row, from the first to the last non-zero pixel: the fan of a sector probe, whose
-outside is black; :func:`fetaledge.runtime.fov.field_of_view`); mask edges on its border are "cut", not seen,
-so a structure the fan cuts is flagged "truncated" instead of measured short. The fields mean exactly what they
-mean in a segmentation-only bundle's ``measurement.json`` (:mod:`fetaledge.runtime.measure_spec`).
+of it) or "nonzero_span" (the pixels between the first and the last non-zero pixel of their row and of their
+column: the fan of a sector probe, whose outside is black; :func:`fetaledge.runtime.fov.field_of_view`); mask edges
+on its border are "cut", not seen, so a structure the fan cuts is flagged "truncated" instead of measured short.
+The fields mean exactly what they mean in a segmentation-only bundle's ``measurement.json``
+(:mod:`fetaledge.runtime.measure_spec`).
 
 Why the measurement is embedded here and not a pointer to ``measurement.json``: a combined bundle has one
 contract, so the segmentation models carry sha256, runtime, tensors and quantization exactly like the classifier's
@@ -299,7 +300,7 @@ class MeasurementTask:
     spacing_source: Literal["spec", "probe"]
     gestational_age: Literal["hadlock1984", "none"]
     frame_choice: Literal["classifier"]
-    field_of_view: Literal["frame", "nonzero_rows"]
+    field_of_view: Literal["frame", "nonzero_span"]
     params: MeasureParams
 
     def __post_init__(self) -> None:
@@ -660,7 +661,7 @@ def example_measure_spec(sha256: str = "0" * 64) -> IqaSpec:
     task = TaskSpec("classification+measurement", MeasurementTask(
         models=(seg,), structure="ac", output="mask_logits", grid_height=96, grid_width=128, geometry="letterbox",
         spacing_mm=(0.28, 0.28), spacing_source="probe", gestational_age="hadlock1984", frame_choice="classifier",
-        field_of_view="nonzero_rows", params=MeasureParams()))
+        field_of_view="nonzero_span", params=MeasureParams()))
     return IqaSpec(schema_version=SCHEMA_VERSION, input=base.input, preprocessing=base.preprocessing,
                    models=base.models, decision=base.decision, labels=base.labels, provenance=base.provenance,
                    task=task)

@@ -81,7 +81,8 @@ data class Labels(val negative: String, val positive: String)
  * task.measurement (schema 3): segmentation [models] (raw frame in, one mask logit per grid pixel out), in order of
  * preference, and how their output becomes a circumference ([structure] "ac" | "hc", [spacingMm] x/y of frames of the
  * input size, [spacingSource] "spec" | "probe", [gestationalAge] "hadlock1984" | "none", [frameChoice] "classifier",
- * [fieldOfView] "frame" | "nonzero_rows": per row, first to last non-zero pixel, as in fetaledge/runtime/fov.py).
+ * [fieldOfView] "frame" | "nonzero_span": between the first and last non-zero pixel of the row and of the column, as
+ * in fetaledge/runtime/fov.py).
  */
 data class MeasurementTask(
     val models: List<ModelSpec>,
@@ -347,7 +348,7 @@ private object SpecReader {
         val source = r.choice("spacing_source", "spec", "probe")
         val ga = r.choice("gestational_age", "hadlock1984", "none")
         val choice = r.choice("frame_choice", "classifier")
-        val fov = r.choice("field_of_view", "frame", "nonzero_rows")
+        val fov = r.choice("field_of_view", "frame", "nonzero_span")
         val pr = r.rec(
             "params", listOf("threshold", "min_area_mm2", "max_residual", "max_cut_fraction", "min_component_share", "min_points"),
         )

@@ -69,7 +69,7 @@ class SpecGoldenTest {
         assertEquals(listOf("seg_int8"), m.models.map { it.name })
         assertEquals(listOf(96, 128), listOf(m.gridHeight, m.gridWidth))
         assertEquals(listOf(0.28, 0.28), m.spacingMm)
-        assertEquals("nonzero_rows", m.fieldOfView)
+        assertEquals("nonzero_span", m.fieldOfView)
         assertEquals(MeasureParams(), m.params)
         val old = IqaSpec.fromJson(cases.first { it["name"].str() == "valid_schema2_without_task" }["spec"])
         assertEquals(TaskSpec(TaskSpec.CLASSIFICATION, null), old.task)
