@@ -237,8 +237,9 @@ def quantize_table(summary: dict) -> str:
               help="FetalCLIP_weights.pt (default: the tiny untrained stand-in teacher).")
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda for the training stages.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="JSON with sections phantom, data, finetune, distill, quantize, bundle (fetaledge/config.py); "
-                   "an unknown key is an error. The resolved config is saved as BUNDLE/build_config.json.")
+              help="JSON with sections phantom, data, finetune, distill, quantize, segment, bundle "
+                   "(fetaledge/config.py); an unknown key is an error. The resolved config is saved as "
+                   "BUNDLE/build_config.json.")
 @click.option("--android-assets", type=click.Path(path_type=Path), default=None,
               help="Also copy the bundle to PATH/bundle (e.g. android_demo/app/src/main/assets).")
 def build_cmd(target: str, out: Path, work: Path, data: Path | None, weights: Path | None, device: str,
