@@ -16,7 +16,7 @@ from click.testing import CliRunner
 pytest.importorskip("torch")
 pytest.importorskip("SimpleITK")
 
-from conftest import copy_build  # noqa: E402
+from conftest import copy_build, reseal_goldens  # noqa: E402
 
 from fetaledge.cli import main  # noqa: E402
 from fetaledge.runtime.spec import load_spec, spec_to_dict  # noqa: E402
@@ -64,7 +64,10 @@ def test_verify_checks_the_measurement_goldens_and_catches_a_changed_one(tiny_bu
         e["expected"]["seg-fp32-onnxruntime"]["circumference_mm"] += 5.0
     (bad / "goldens" / "measure.json").write_text(json.dumps(doc))
     v = CliRunner().invoke(main, ["verify", str(bad)])
-    assert v.exit_code != 0 and "measure.json" in v.output
+    assert v.exit_code != 0 and "golden measure.json: sha256 differs from manifest.json" in v.output
+    reseal_goldens(bad)  # a consistently edited golden: the model no longer reproduces it
+    v = CliRunner().invoke(main, ["verify", str(bad)])
+    assert v.exit_code != 0 and "seg-fp32-onnxruntime on goldens/measure/frame_" in v.output
     # a changed segmentation model is a sha256 error naming it
     seg = bad / load_spec(bad / "iqa_spec.json").task.measurement.models[-1].file
     data = bytearray(seg.read_bytes())
