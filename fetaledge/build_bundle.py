@@ -124,6 +124,34 @@ def _golden_inputs(cache, n: int = 8, window: int = 24) -> tuple[np.ndarray, lis
     return np.stack(frames), sources, sweep, sweep_src
 
 
+def _seg_shipment(ctx: BuildContext, log) -> tuple[Any, dict[str, Any] | None]:
+    """(what the bundle ships to measure, the report's measurement section); (None, None) when the segment stage
+    did not run in this build (disabled, or a target without it) and (None, section) when it found no masks."""
+    from fetaledge.bundle import SegShipment, ShippedModel
+    from fetaledge.seg_build import read_seg_summary
+
+    if "segment" not in ctx.keys:
+        return None, None
+    folder = ctx.work.root / "segment"
+    seg = read_seg_summary(folder)
+    if "skipped" in seg:
+        return None, {"skipped": seg["skipped"]}
+    fp32 = ShippedModel("seg-fp32-onnxruntime", folder / seg["fp32"], "onnxruntime", "fp32")
+    int8 = ShippedModel("seg-int8-onnxruntime", folder / seg["int8"], "onnxruntime", "int8")
+    models = (int8, fp32) if seg["int8_passed"] else (fp32,)
+    if not seg["int8_passed"]:
+        log(f"[select] segmentation INT8 failed its gate ({'; '.join(seg['gate']['reasons'])}): fp32 measures")
+    log(f"[select] measurement ships: {', '.join(m.name for m in models)}")
+    section = {k: seg[k] for k in ("student", "grid", "frame", "spacing_mm", "field_of_view", "train_frames",
+                                   "train_with_mask", "val_frames", "val_with_mask", "epochs", "best_epoch",
+                                   "train_seconds", "parity", "gate", "val_ac", "seconds")}
+    section["shipped"] = [m.name for m in models]
+    ship = SegShipment(models=models, structure="ac", spacing_mm=tuple(seg["spacing_mm"]), grid=tuple(seg["grid"]),
+                       field_of_view=seg["field_of_view"], golden_frames=np.load(folder / "golden_frames.npy"),
+                       golden_sources=seg["golden_sources"])
+    return ship, section
+
+
 def make_bundle(ctx: BuildContext, out: Path) -> Path:
     """Write the bundle for ``ctx.target`` to ``out`` (folder + ``.zip``) from the finished stages of ``ctx.work``."""
     from fetaledge.bench.artifacts import BenchArtifact
@@ -170,6 +198,10 @@ def make_bundle(ctx: BuildContext, out: Path) -> Path:
         pt = decision.threshold if parent != "teacher-fp32-torch" else float(teacher_cfg["threshold"])
         test_quality[a.name] = quality(scores, a.name, decision.threshold, decision, parent, pt)
     notes = _notes(target, shipped, skipped, test_quality, quant)
+    seg_ship, seg_report = _seg_shipment(ctx, log)
+    if seg_report is not None and "gate" in seg_report and not seg_report["gate"]["passed"]:
+        notes.append("segmentation INT8 not shipped: its measurement gate failed: "
+                     + "; ".join(seg_report["gate"]["reasons"]))
     planes = cache.manifest.get("planes") if cache.manifest.get("source_kind") == "planes" else None
     if planes is not None:
         notes.append("plane dataset: every test image is a one-frame case, so WFSS and the sweep decisions are not "
@@ -206,6 +238,7 @@ def make_bundle(ctx: BuildContext, out: Path) -> Path:
         "test_quality": test_quality,
         "latency_this_host": latency,
         "decision": decision.to_dict(),
+        "measurement": seg_report,
         "stage_seconds": seconds,
         "notes": notes,
         "provenance": provenance,
@@ -216,7 +249,7 @@ def make_bundle(ctx: BuildContext, out: Path) -> Path:
                  golden_sources=sources, golden_sweep=sweep, golden_sweep_source=sweep_src,
                  other_sizes=other_sizes,
                  labels=(f"not {' / '.join(planes['positive_planes'])}", " / ".join(planes["positive_planes"]))
-                 if planes is not None else None, build_config=config_to_json(opts.config))
+                 if planes is not None else None, build_config=config_to_json(opts.config), measurement=seg_ship)
     log(f"[bundle] wrote {out} and {Path(out).with_suffix('.zip')} in {time.perf_counter() - t_bundle:.1f} s")
     if opts.android_assets is not None:
         dest = Path(opts.android_assets) / "bundle"
@@ -280,9 +313,36 @@ def _report_md(r: dict[str, Any]) -> str:
         for th, lat in per.items():
             lines.append(f"| {name} | {th} | {lat['per_frame_ms']['p50']:.2f} | {lat['per_frame_ms']['p90']:.2f} | "
                          f"{lat['e2e_ms']['p50']:.2f} | {lat['fps']:.1f} | {lat['peak_rss_mb']:.0f} |")
+    lines += _measurement_md(r.get("measurement"))
     d = r["decision"]
     lines += ["", "## Decision parameters", "", ", ".join(f"{k} {v}" for k, v in d.items()), "", "## Notes", ""]
     lines += [f"- {n}" for n in r["notes"]] or ["- none"]
     stage_times = ", ".join(f"{k} {v}" for k, v in r["stage_seconds"].items())
     lines += ["", "## Stage times (s; about 0 = up to date)", "", stage_times]
     return "\n".join(lines) + "\n"
+
+
+def _measurement_md(m: dict[str, Any] | None) -> list[str]:
+    """The report's measurement section (the segment stage), or the line saying the bundle does not measure."""
+    if m is None:
+        return ["", "## Measurement", "", "This bundle does not measure (the segment stage did not run)."]
+    if "skipped" in m:
+        return ["", "## Measurement", "", f"Not measured: {m['skipped']}."]
+    g = m["gate"]
+
+    def ac(k: str) -> str:
+        v = m["val_ac"][k]
+        mae = "n/a" if v["ac_mae_mm"] is None else f"{v['ac_mae_mm']:.2f}"
+        return (f"| {k} | {v['measured']}/{v['masked_frames']} | {v['ok']} | {mae} | "
+                f"{v['unmasked_with_a_number']}/{v['unmasked_frames']} |")
+
+    return ["", "## Measurement (abdominal circumference of the chosen frame)", "",
+            f"Student {m['student']} on a {m['grid'][0]}x{m['grid'][1]} grid ({m['frame'][0]}x{m['frame'][1]} frame "
+            f"in the graph), {m['train_frames']} train frames ({m['train_with_mask']} with a mask), {m['epochs']} "
+            f"epochs ({m['train_seconds']:.0f} s), kept epoch {m['best_epoch'] + 1}; ships {', '.join(m['shipped'])}.",
+            "", f"INT8 gate on {g['n']} validation frames: {'passed' if g['passed'] else 'FAILED'}; mean Dice vs "
+            f"fp32 {g['mean_dice']:.4f}, ok/rescan/none agree {g['status_agreement']:.3f}, mean |mm| "
+            f"{g['mean_abs_mm']:.3f}.",
+            "", "Validation frames vs the AC of their ground-truth mask:", "",
+            "| model | masked frames measured | ok | AC MAE mm | unmasked frames that got a number |",
+            "|---|---|---|---|---|", ac("fp32"), ac("int8")]

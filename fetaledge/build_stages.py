@@ -9,6 +9,8 @@
     distill   student(s) from cached teacher logits; the sweep picks the default student
     export    student -> ONNX + TFLite fp32 taking the raw uint8 frame, checked against PyTorch
     quantize  INT8 per backend with the target's recipes, behind the F1/agreement gate (per target)
+    segment   the measurement model: a segmentation student on the cache's abdomen masks, exported with the raw
+              frame in the graph, INT8 behind the measurement gate (config ``segment``; skipped when disabled)
     bundle    the target's artifacts + iqa_spec.json + goldens + report, folder and .zip (always runs)
 
 A stage's code is computed from what its ``run`` imports (each ``run`` imports its library inside its body), so
@@ -16,7 +18,7 @@ adding a stage is adding a record and its ``run`` here and naming it in the targ
 
 Example:
     >>> [s.name for s in plan(ctx)]  # doctest: +SKIP
-    ['phantom', 'cache', 'teacher', 'merge', 'distill', 'export', 'quantize', 'bundle']
+    ['phantom', 'cache', 'teacher', 'merge', 'distill', 'export', 'quantize', 'segment', 'bundle']
 """
 
 from __future__ import annotations
@@ -174,6 +176,13 @@ def run_quantize(ctx: BuildContext, folder: Path) -> None:
                      agreement_cap=q.agreement_cap, qat=q.qat)
 
 
+def run_segment(ctx: BuildContext, folder: Path) -> None:
+    from fetaledge.seg_build import build_segmentation
+
+    phantom = ctx.config.phantom if ctx.opts.data is None else None  # extra masked sweeps from the same generator
+    build_segmentation(ctx.cache_dir, folder, ctx.config.segment, log=ctx.log, phantom=phantom)
+
+
 def run_bundle(ctx: BuildContext, folder: Path) -> None:
     from fetaledge.build_bundle import make_bundle
 
@@ -194,11 +203,13 @@ QUANTIZE = Stage("quantize", after=("export",), folder=lambda c: c.work.quant(c.
                  inputs=lambda c: {"recipes": c.target.recipes, "backends": quantize_backends(c),
                                    "kernels": c.target.int8_kernels, "q": to_json(c.config.quantize)},
                  run=run_quantize, outputs=("quantize.json",), per_target=True)
+SEGMENT = Stage("segment", after=("cache",), folder=lambda c: c.work.root / "segment",
+                inputs=lambda c: {"segment": to_json(c.config.segment)}, run=run_segment, outputs=("seg.json",))
 BUNDLE = Stage("bundle", after=("quantize",), folder=lambda c: Path(c.opts.out), inputs=lambda c: {},
                run=run_bundle, cached=False)
 
 #: Every stage after the data stages, by name (a target's ``stages`` picks from these, in order).
-STAGES: dict[str, Stage] = {s.name: s for s in (TEACHER, MERGE, DISTILL, EXPORT, QUANTIZE, BUNDLE)}
+STAGES: dict[str, Stage] = {s.name: s for s in (TEACHER, MERGE, DISTILL, EXPORT, QUANTIZE, SEGMENT, BUNDLE)}
 
 
 def plan(ctx: BuildContext) -> tuple[Stage, ...]:
@@ -207,7 +218,10 @@ def plan(ctx: BuildContext) -> tuple[Stage, ...]:
     if unknown:
         raise FetaledgeError(f"target {ctx.target.name} names unknown stage(s) {', '.join(unknown)}",
                              hint=f"known stages: {', '.join(STAGES)}")
-    return (*data_stages(ctx), *(STAGES[n] for n in ctx.target.stages))
+    wanted = [n for n in ctx.target.stages if n != "segment" or ctx.config.segment.enabled]
+    if len(wanted) < len(ctx.target.stages):
+        ctx.log("[segment] disabled by the config (segment.enabled false): the bundle will not measure")
+    return (*data_stages(ctx), *(STAGES[n] for n in wanted))
 
 
 def stage_named(name: str) -> Stage:

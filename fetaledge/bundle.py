@@ -20,15 +20,20 @@ from fetaledge.runtime.bundle import sha256_file
 from fetaledge.runtime.decision import DecisionParams
 from fetaledge.runtime.engines import open_engine
 from fetaledge.runtime.introspect import describe
+from fetaledge.runtime.manifest import MANIFEST_NAME, manifest_document
+from fetaledge.runtime.measure_params import MeasureParams
 from fetaledge.runtime.numeric import sigmoid_array
 from fetaledge.runtime.spec import (
+    CLASSIFICATION,
     SCHEMA_VERSION,
     SPEC_FILE_NAME,
     FoldedPreprocessing,
     InputSpec,
     IqaSpec,
     Labels,
+    MeasurementTask,
     ModelSpec,
+    TaskSpec,
     dump_spec,
 )
 
@@ -52,6 +57,36 @@ class ShippedModel:
     @property
     def file(self) -> str:
         return f"models/{self.name}{self.source.suffix}"
+
+
+@dataclass(frozen=True)
+class SegShipment:
+    """The measurement a bundle ships (the segment stage's models, in order of preference) and its goldens' frames."""
+
+    models: tuple[ShippedModel, ...]
+    structure: str
+    spacing_mm: tuple[float, float]
+    grid: tuple[int, int]
+    field_of_view: str
+    golden_frames: np.ndarray
+    golden_sources: list[str]
+    spacing_source: str = "probe"
+    params: MeasureParams = MeasureParams()
+
+
+def _measurement_task(root: Path, seg: SegShipment, threads: int) -> MeasurementTask:
+    """Copy the segmentation models into ``root`` and describe them for ``task.measurement``."""
+    models = []
+    for s in seg.models:
+        shutil.copyfile(s.source, root / s.file)
+        inp, outp = describe(root / s.file, s.runtime)
+        models.append(ModelSpec(s.name, s.file, sha256_file(root / s.file), s.runtime, s.precision, threads, inp,
+                                outp, "logit"))
+    return MeasurementTask(models=tuple(models), structure=seg.structure, output="mask_logits",  # type: ignore[arg-type]
+                           grid_height=seg.grid[0], grid_width=seg.grid[1], geometry="letterbox",
+                           spacing_mm=tuple(seg.spacing_mm), spacing_source=seg.spacing_source,  # type: ignore
+                           gestational_age="hadlock1984", frame_choice="classifier",
+                           field_of_view=seg.field_of_view, params=seg.params)  # type: ignore[arg-type]
 
 
 def _golden_frames(root: Path, spec: IqaSpec, frames: np.ndarray, sources: list[str]) -> dict[str, Any]:
@@ -93,13 +128,17 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
                  threads: int, provenance: dict[str, Any], report: dict[str, Any], report_md: str,
                  golden_frames: np.ndarray, golden_sources: list[str], golden_sweep: np.ndarray,
                  golden_sweep_source: str, make_zip: bool = True, other_sizes: str = "refuse",
-                 labels: tuple[str, str] | None = None, build_config: dict[str, Any] | None = None) -> Path:
+                 labels: tuple[str, str] | None = None, build_config: dict[str, Any] | None = None,
+                 measurement: SegShipment | None = None) -> Path:
     """Assemble a bundle folder (and ``<out>.zip``) atomically.
 
     ``other_sizes`` goes to ``iqa_spec.json`` ``input.other_sizes``: ``"refuse"`` frames of another size than
     ``raw_hw``, or ``"letterbox"`` them (``fetaledge.runtime.geometry``, ``docs/frame_geometry.md``).
     ``labels`` (negative, positive) name the classes (default: the ACOUSLIC abdominal plane). ``build_config``
     (the resolved :class:`fetaledge.config.BuildConfig` as JSON) is saved as ``build_config.json``.
+    ``measurement`` (the segment stage's models) makes the spec's task "classification+measurement" and adds the
+    measurement goldens (:mod:`fetaledge.runtime.measure_goldens`). The goldens' ``manifest.json`` is written last,
+    over every file under ``goldens/`` (frames, sweep and measurement goldens included).
 
     Example:
         >>> write_bundle(Path("bundle"), shipped=[...], raw_hw=(562, 744), ...)  # doctest: +SKIP
@@ -126,11 +165,18 @@ def write_bundle(out: Path, *, shipped: list[ShippedModel], raw_hw: tuple[int, i
             decision=decision,
             labels=Labels(*(labels or ("no abdominal plane", "abdominal plane (AC measurable)"))),
             provenance=provenance,
+            task=CLASSIFICATION if measurement is None else TaskSpec(
+                "classification+measurement", _measurement_task(tmp, measurement, threads)),
         )
         dump_spec(spec, tmp / SPEC_FILE_NAME)
         write_goldens(tmp / "goldens")  # the decision-logic goldens shared with android_demo
         write_json(tmp / GOLDEN_FRAMES, _golden_frames(tmp, spec, golden_frames, golden_sources))
         _golden_sweep(tmp, spec, golden_sweep, golden_sweep_source)
+        if measurement is not None:
+            from fetaledge.runtime.measure_goldens import write_measure_goldens
+
+            write_measure_goldens(tmp, spec, measurement.golden_frames, measurement.golden_sources)
+        write_json(tmp / "goldens" / MANIFEST_NAME, manifest_document(tmp / "goldens"))
         write_json(tmp / "report.json", report)
         (tmp / "report.md").write_text(report_md)
         if build_config is not None:

@@ -67,7 +67,14 @@ def verify_cmd(bundle: Path, target: str | None, as_json: bool) -> None:
         click.echo(f"recorded sweep ({s['model']}): {s['frames']} frames, decisions match: {s['decisions_match']}")
     else:
         click.echo(f"recorded sweep: NOT CHECKED here: {s['reason']}")
-    checked = ", ".join(report["models"])
+    meas = report.get("measurement") or {}
+    if meas.get("checked"):
+        for name, r in meas["models"].items():
+            click.echo(f"{name}: {meas['frames']} measurement goldens, max |mm diff| {r['max_abs_mm']:.3f}, "
+                       f"status flips {r['status_flips']}")
+        for sk in meas["skipped"]:
+            click.echo(f"{sk['model']}: NOT CHECKED here: {sk['reason']}")
+    checked = ", ".join([*report["models"], *meas.get("models", {})])
     click.echo(f"bundle OK ({bundle}): every file's sha256; goldens of {checked}"
                + (f"; {len(report['skipped'])} model(s) not checked here" if report["skipped"] else ""))
 
@@ -96,7 +103,7 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
     Example: fetaledge infer --bundle bundle_af ../shared/data/real/african_fetal_planes/images
     """
     from fetaledge.fsio import write_json
-    from fetaledge.runtime.infer import infer_case, infer_frames, is_case_stack, plot_case
+    from fetaledge.runtime.infer import infer_case, infer_frames, is_case_stack, measurement_line, plot_case
     from fetaledge.runtime.measure_infer import is_measurement_bundle
 
     if is_measurement_bundle(bundle):
@@ -104,18 +111,25 @@ def infer_cmd(bundle: Path, inputs: tuple[Path, ...], json_out: Path | None, png
         return
     if len(inputs) == 1 and is_case_stack(inputs[0]):
         case = inputs[0]
-        r = infer_case(bundle, case, model, threads)
+        r = infer_case(bundle, case, model, threads, spacing_mm)
         if r["fallback"]:
             click.echo(r["fallback"], err=True)
+        meas = r["measurement"]
+        if meas and meas["note"]:
+            click.echo(meas["note"], err=True)
         if r["note"]:
             click.echo(f"{case.name}: {r['note']}")
         for k, s in enumerate(r["sweeps"]):
             v = s["verdict"]
             found = sum(e["type"] == "PLANE_FOUND" for e in s["events"])
-            click.echo(f"sweep {k + 1}: {v['verdict']:7s} frame {v['frame']:4d}  max p {max(s['probabilities']):.3f}"
-                       f"  plane found {found}x")
+            line = (f"sweep {k + 1}: {v['verdict']:7s} frame {v['frame']:4d}  max p {max(s['probabilities']):.3f}"
+                    f"  plane found {found}x")
+            if meas and meas["sweeps"][k] is not None:
+                line += f"  {measurement_line(meas['sweeps'][k])}"
+            click.echo(line)
         c = r["case"]
-        click.echo(f"case: {c['verdict']} chosen frame {c['frame']}")
+        click.echo(f"case: {c['verdict']} chosen frame {c['frame']}"
+                   + (f"  {measurement_line(meas['case'])} [{meas['model']}]" if meas else ""))
         if json_out:
             write_json(json_out, r)
             click.echo(f"wrote {json_out}")
@@ -223,8 +237,9 @@ def quantize_table(summary: dict) -> str:
               help="FetalCLIP_weights.pt (default: the tiny untrained stand-in teacher).")
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda for the training stages.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="JSON with sections phantom, data, finetune, distill, quantize, bundle (fetaledge/config.py); "
-                   "an unknown key is an error. The resolved config is saved as BUNDLE/build_config.json.")
+              help="JSON with sections phantom, data, finetune, distill, quantize, segment, bundle "
+                   "(fetaledge/config.py); an unknown key is an error. The resolved config is saved as "
+                   "BUNDLE/build_config.json.")
 @click.option("--android-assets", type=click.Path(path_type=Path), default=None,
               help="Also copy the bundle to PATH/bundle (e.g. android_demo/app/src/main/assets).")
 def build_cmd(target: str, out: Path, work: Path, data: Path | None, weights: Path | None, device: str,

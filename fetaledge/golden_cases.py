@@ -44,7 +44,7 @@ from fetaledge.runtime.goldens import (
 )
 from fetaledge.runtime.goldens import GEOMETRY_PATTERN as GEOMETRY_PATTERN
 from fetaledge.runtime.manifest import MANIFEST_NAME, check_golden_manifest, manifest_document
-from fetaledge.runtime.spec import SPEC_FILE_NAME, example_spec, spec_to_dict
+from fetaledge.runtime.spec import SPEC_FILE_NAME, example_measure_spec, example_spec, spec_to_dict
 
 # The parameters most goldens use: no smoothing (alpha 1) keeps the arithmetic readable by hand.
 PLAIN = DecisionParams(threshold=0.5, enter_threshold=0.6, exit_threshold=0.4, min_run=3, smoothing_alpha=1.0)
@@ -305,6 +305,53 @@ def _spec_base() -> dict[str, Any]:
     return spec_to_dict(example_spec(sha256="3f" * 32))
 
 
+def _spec_measure() -> dict[str, Any]:
+    """Schema 3: classifier + a segmentation model that measures the chosen frame (task.measurement)."""
+    return spec_to_dict(example_measure_spec(sha256="3f" * 32))
+
+
+def _task_cases(b: dict[str, Any]) -> list[tuple[str, dict[str, Any], str | None]]:
+    """The schema-3 ``task`` field: classification or classification + measurement (runtime/spec.py)."""
+    m = _spec_measure()
+    tm = "task.measurement"
+    two = copy.deepcopy(m)
+    seg_fp32 = copy.deepcopy(two["task"]["measurement"]["models"][0])
+    seg_fp32.update(name="seg_fp32", file="seg_fp32.onnx", precision="fp32")
+    two["task"]["measurement"]["models"].append(seg_fp32)
+    v2 = _edited(_edited(b, "schema_version", 2), "task")
+    return [
+        ("valid_task_measurement", m, None),
+        ("valid_task_measurement_two_models", two, None),
+        ("valid_schema2_without_task", v2, None),
+        ("task_missing", _edited(b, "task"), "task"),
+        ("task_in_schema2", _edited(b, "schema_version", 2), "task"),
+        ("task_kind_bad", _edited(b, "task.kind", "segmentation"), "task.kind"),
+        ("task_unknown_field", _edited(b, "task.outputs", 2), "task.outputs"),
+        ("task_measurement_null", _edited(m, "task.measurement", None), "task.measurement"),
+        ("task_measurement_for_classification", _edited(m, "task.kind", "classification"), "task.measurement"),
+        ("task_measurement_models_empty", _edited(m, f"{tm}.models", []), f"{tm}.models"),
+        ("task_measurement_structure_bad", _edited(m, f"{tm}.structure", "fl"), f"{tm}.structure"),
+        ("task_measurement_grid_zero", _edited(m, f"{tm}.grid_height", 0), f"{tm}.grid_height"),
+        ("task_measurement_grid_mismatch", _edited(m, f"{tm}.grid_width", 160), f"{tm}.models[0].output.shape"),
+        ("task_measurement_spacing_one", _edited(m, f"{tm}.spacing_mm", [0.28]), f"{tm}.spacing_mm"),
+        ("task_measurement_spacing_zero", _edited(m, f"{tm}.spacing_mm", [0.28, 0]), f"{tm}.spacing_mm"),
+        ("task_measurement_source_bad", _edited(m, f"{tm}.spacing_source", "dicom"), f"{tm}.spacing_source"),
+        ("task_measurement_frame_choice_bad", _edited(m, f"{tm}.frame_choice", "largest_mask"),
+         f"{tm}.frame_choice"),
+        ("task_measurement_fov_bad", _edited(m, f"{tm}.field_of_view", "fan"), f"{tm}.field_of_view"),
+        ("task_measurement_params_missing", _edited(m, f"{tm}.params.min_points"), f"{tm}.params.min_points"),
+        ("task_measurement_params_float_points", _edited(m, f"{tm}.params.min_points", 20.0),
+         f"{tm}.params.min_points"),
+        ("task_measurement_model_sha256", _edited(m, f"{tm}.models.0.sha256", "abc"), f"{tm}.models[0].sha256"),
+        ("task_measurement_model_probability", _edited(m, f"{tm}.models.0.output_kind", "probability"),
+         f"{tm}.models[0].output_kind"),
+        ("task_measurement_model_name_clash", _edited(m, f"{tm}.models.0.name", "student_int8"),
+         f"{tm}.models[0].name"),
+        ("task_measurement_model_input_size", _edited(m, f"{tm}.models.0.input.shape", [1, 540, 800]),
+         f"{tm}.models[0].input.shape"),
+    ]
+
+
 def _spec_explicit() -> dict[str, Any]:
     """Two models (ONNX fp32 + LiteRT int8 with quantized tensors) and explicit preprocessing."""
     d = _spec_base()
@@ -381,7 +428,7 @@ def spec_cases() -> list[tuple[str, dict[str, Any], str | None]]:
     ``iqa_spec.json: <field>: ``.
     """
     b, x = _spec_base(), _spec_explicit()
-    future = _edited(b, "schema_version", 3)
+    future = _edited(b, "schema_version", 4)
     future["a_field_from_the_future"] = {}
     dup = copy.deepcopy(x)
     dup["models"][1]["name"] = "student_fp32"
@@ -418,10 +465,11 @@ def spec_cases() -> list[tuple[str, dict[str, Any], str | None]]:
         ),
         ("input_dtype_float", _edited(b, "input.dtype", "float32"), "input.dtype"),
         ("valid_other_sizes_letterbox", _edited(b, "input.other_sizes", "letterbox"), None),
-        ("valid_schema1_without_other_sizes", _edited(_edited(b, "schema_version", 1), "input.other_sizes"), None),
+        ("valid_schema1_without_other_sizes",
+         _edited(_edited(_edited(b, "schema_version", 1), "input.other_sizes"), "task"), None),
         ("input_other_sizes_missing", _edited(b, "input.other_sizes"), "input.other_sizes"),
         ("input_other_sizes_stretch", _edited(b, "input.other_sizes", "stretch"), "input.other_sizes"),
-        ("input_other_sizes_in_schema1", _edited(b, "schema_version", 1), "input.other_sizes"),
+        ("input_other_sizes_in_schema1", _edited(_edited(b, "schema_version", 1), "task"), "input.other_sizes"),
         (
             "folded_flag_string",
             _edited(b, "preprocessing.folded_into_graph", "yes"),
@@ -535,6 +583,7 @@ def spec_cases() -> list[tuple[str, dict[str, Any], str | None]]:
         ("labels_negative_null", _edited(b, "labels.negative", None), "labels.negative"),
         ("provenance_array", _edited(b, "provenance", []), "provenance"),
         ("provenance_missing", _edited(b, "provenance"), "provenance"),
+        *_task_cases(b),
     ]
     return cases
 

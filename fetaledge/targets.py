@@ -42,7 +42,7 @@ class Target:
     int8_kernels: str = "default"
     checks: tuple[str, ...] = ("sha256", "goldens")
     # The build stages after the data stages, in order (records in fetaledge.build_stages.STAGES).
-    stages: tuple[str, ...] = ("teacher", "merge", "distill", "export", "quantize", "bundle")
+    stages: tuple[str, ...] = ("teacher", "merge", "distill", "export", "quantize", "segment", "bundle")
 
 
 # Every backend keeps the first three convs (the stem and, in EfficientNet-Lite, the first depthwise-separable block)

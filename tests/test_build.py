@@ -20,7 +20,7 @@ from fetaledge.config import parse_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-STAGES = ("phantom", "cache", "teacher", "merge", "distill", "export", "quantize:arm64")
+STAGES = ("phantom", "cache", "teacher", "merge", "distill", "export", "quantize:arm64", "segment")
 
 
 def _build(build: dict) -> object:

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
+from conftest import reseal_goldens  # noqa: E402
+
 from fetaledge.bundle import ShippedModel, write_bundle  # noqa: E402
 from fetaledge.cli import main  # noqa: E402
 from fetaledge.data.phantom import PhantomConfig, render_case, write_phantom  # noqa: E402
@@ -108,8 +110,11 @@ def test_verify_fails_on_changed_golden_and_wrong_target(bundle: Path, tmp_path:
     first = next(iter(doc["frames"][0]["expected"].values()))
     first["probability"] = min(1.0, first["probability"] + 0.05)
     (b / "goldens" / "frames.json").write_text(json.dumps(doc))
-    with pytest.raises(FetaledgeError, match="golden"):
-        verify_bundle(b)
+    with pytest.raises(FetaledgeError, match="golden frames.json: sha256 differs from manifest.json"):
+        verify_bundle(b)  # the manifest lists every golden file, frames.json included
+    reseal_goldens(b)
+    with pytest.raises(FetaledgeError, match="on goldens/frames/frame_000.npy: probability"):
+        verify_bundle(b)  # a consistently edited golden: the model's output no longer matches it
     with pytest.raises(FetaledgeError, match="built for target 'arm64', not 'x86_64'"):
         verify_bundle(bundle, target="x86_64")
 
@@ -127,10 +132,12 @@ def test_verify_tolerates_a_flip_only_on_a_borderline_golden(bundle: Path, tmp_p
     assert gap > exp["tolerance"]
     exp["good"] = not exp["good"]  # the golden now says the other side of the threshold
     path.write_text(json.dumps(doc))
+    reseal_goldens(b)
     with pytest.raises(FetaledgeError, match="decision differs from the golden"):
         verify_bundle(b)
     exp["tolerance"] = gap + 1e-6  # ... which is legitimate when the golden is within tolerance of it
     path.write_text(json.dumps(doc))
+    reseal_goldens(b)
     assert verify_bundle(b)["models"][name]["borderline_flips"] == 1
 
 

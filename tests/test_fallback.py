@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import LITERT, ORT  # noqa: E402
+from conftest import LITERT, ORT, reseal_goldens  # noqa: E402
 
 from fetaledge.cli import main
 from fetaledge.errors import FetaledgeError
@@ -84,6 +84,7 @@ def test_verify_still_fails_on_a_real_mismatch_of_a_model_it_runs(litert_bundle:
     e = doc["frames"][0]["expected"][ORT]
     e["probability"] = min(1.0, e["probability"] + 0.3) if e["probability"] < 0.5 else e["probability"] - 0.3
     (b / "goldens" / "frames.json").write_text(json.dumps(doc))
+    reseal_goldens(b)
     _no_litert(monkeypatch)
     with pytest.raises(FetaledgeError, match=f"failed verification: {ORT} on goldens/frames/frame_000.npy: prob"):
         verify_bundle(b)

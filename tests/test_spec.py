@@ -102,7 +102,7 @@ def test_shared_spec_golden(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("schema_version_newer", "schema_version: 3 is newer than this runtime supports (2)"),
+        ("schema_version_newer", "schema_version: 4 is newer than this runtime supports (3)"),
         ("model_sha256_missing", "models[0].sha256: required field is missing"),
         ("unknown_top_field", "extra: unknown field (fix: the known fields here are: schema_version, input"),
         ("input_height_float", "input.height: must be an integer, got 562.0"),

@@ -16,7 +16,8 @@ __all__ = ["load_bundle", "sha256_file", "verify_bundle_files"]
 
 
 def verify_bundle_files(bundle_dir: str | Path, spec: IqaSpec) -> None:
-    """Check the sha256 of every model file the spec lists; one error listing every problem at once.
+    """Check the sha256 of every model file the spec lists (the classifier's ``models`` and, in a bundle that
+    measures, ``task.measurement.models``); one error listing every problem at once.
 
     A missing file, a path that escapes the bundle (e.g. through a symlink) and a changed byte each name the
     model and the file.
@@ -29,7 +30,8 @@ def verify_bundle_files(bundle_dir: str | Path, spec: IqaSpec) -> None:
         raise FetaledgeError(f"bundle folder not found: {root}", hint="pass the folder holding iqa_spec.json")
     root_resolved = root.resolve()
     problems: list[str] = []
-    for m in spec.models:
+    seg = spec.task.measurement.models if spec.task.measurement is not None else ()
+    for m in (*spec.models, *seg):
         path = root / m.file
         if not path.is_file():
             problems.append(f"model {m.name!r}: file {m.file} is missing")

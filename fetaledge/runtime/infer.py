@@ -2,7 +2,11 @@
 frames (images, .npy, one-frame .mha) of any size: :func:`infer_frames`.
 
 A case is read one frame at a time (:class:`fetaledge.runtime.mha.MhaStack`): the runtime's resident memory
-does not grow with the case's length, as on a tablet that holds the probe's current frame only."""
+does not grow with the case's length, as on a tablet that holds the probe's current frame only.
+
+A bundle that measures (``iqa_spec.json`` schema 3, ``task.measurement``) also measures each usable sweep's chosen
+frame and the case's with its segmentation model (:mod:`fetaledge.runtime.measure_case`): the result's
+``"measurement"``; the chosen frame is read again from the stack, so memory stays one frame."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 from fetaledge.errors import FetaledgeError
 from fetaledge.runtime.classifier import FrameClassifier, process_case
 from fetaledge.runtime.images import FRAME_SUFFIXES, read_frame_file
+from fetaledge.runtime.measure_case import FrameMeasurer, has_measurement, measure_chosen_frames
 from fetaledge.runtime.mha import MhaStack, read_mha_header
 
 N_SWEEPS = 6
@@ -39,11 +44,13 @@ def sweep_bounds(n_frames: int) -> tuple[list[tuple[int, int]], str | None]:
 
 
 def infer_case(bundle_dir: Path | str, case_path: Path | str, model: str | None = None,
-               threads: int | None = None) -> dict[str, Any]:
+               threads: int | None = None, spacing_mm: tuple[float, float] | None = None) -> dict[str, Any]:
     """Per-frame probabilities, events, per-sweep verdicts and the case's chosen frame (-1 if none).
 
     The stack is six equal sweeps, or one sweep when its frame count is not a multiple of 6
     (:func:`sweep_bounds`; the result's ``note`` says so). Frames are read and scored one at a time.
+    ``"measurement"`` is None unless the bundle measures (then: ``measure_chosen_frames``; ``spacing_mm`` the
+    probe's pixel spacing when it differs from the bundle's).
 
     Example:
         >>> r = infer_case("bundle", "case.mha")  # doctest: +SKIP
@@ -53,6 +60,11 @@ def infer_case(bundle_dir: Path | str, case_path: Path | str, model: str | None 
     with MhaStack(Path(case_path)) as stack:
         bounds, note = sweep_bounds(len(stack))
         results, case = process_case(clf, (stack.frames(a, b) for a, b in bounds))
+        measured = None
+        if has_measurement(clf.spec):
+            measured = measure_chosen_frames(FrameMeasurer(bundle_dir, clf.spec, threads), stack.frame,
+                                             [{"verdict": r.verdict.to_dict()} for r in results], case.frame,
+                                             [a for a, _ in bounds], spacing_mm)
     return {
         "bundle": str(bundle_dir),
         "case_file": str(case_path),
@@ -66,6 +78,7 @@ def infer_case(bundle_dir: Path | str, case_path: Path | str, model: str | None 
         "sweeps": [{"probabilities": r.probabilities, "events": [e.to_dict() for e in r.events],
                     "verdict": r.verdict.to_dict()} for r in results],
         "case": case.to_dict(),
+        "measurement": measured,
     }
 
 
@@ -143,7 +156,11 @@ def plot_case(result: dict[str, Any], stack_path: Path | str, out_png: Path) -> 
         frame = stack.frame(shown)
     fig, (a0, a1) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1.3]})
     a0.imshow(frame, cmap="gray", vmin=0, vmax=255)
-    a0.set_title(f"chosen frame {chosen}" if chosen >= 0 else f"no usable frame (RESCAN); best-scoring {shown}")
+    title = f"chosen frame {chosen}" if chosen >= 0 else f"no usable frame (RESCAN); best-scoring {shown}"
+    m = (result.get("measurement") or {}).get("case")
+    if m is not None:
+        title += "   " + _draw_ellipse(a0, m)
+    a0.set_title(title)
     a0.axis("off")
     a1.plot(probs, lw=1)
     a1.axhline(result["threshold"], color="r", ls="--", lw=1, label="threshold")
@@ -161,3 +178,35 @@ def plot_case(result: dict[str, Any], stack_path: Path | str, out_png: Path) -> 
         fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return Path(out_png)
+
+
+def measurement_line(row: dict[str, Any] | None) -> str:
+    """One line for a measured chosen frame: "AC 231.4 mm ok  GA 27w1d (Hadlock)" (or why there is no number).
+
+    Example:
+        >>> measurement_line({"structure": "ac", "circumference_mm": 231.44, "status": "ok", "reasons": [],
+        ...                   "gestational_age": {"label": "27w1d"}, "note": None, "frame": 3})
+        'AC 231.4 mm  ok  GA 27w1d (Hadlock)'
+        >>> measurement_line(None)
+        'not measured (no frame chosen)'
+    """
+    if row is None:
+        return "not measured (no frame chosen)"
+    flag = row["status"] + (f" ({', '.join(row['reasons'])})" if row["reasons"] else "")
+    if row["circumference_mm"] is None:
+        return f"no measurement  {flag}: rescan"
+    ga = (f"  GA {row['gestational_age']['label']} (Hadlock)" if row["gestational_age"]
+          else (f"  ({row['note']})" if row["note"] else ""))
+    return f"{row['structure'].upper()} {row['circumference_mm']:.1f} mm  {flag}{ga}"
+
+
+def _draw_ellipse(ax, row: dict[str, Any]) -> str:
+    """Draw a measured frame's fitted ellipse (green ok, orange rescan) on ``ax``; returns the title's text."""
+    import numpy as np
+    from matplotlib.patches import Ellipse as Patch
+
+    e = row["measurement"]["ellipse_px"]
+    if e is not None:
+        ax.add_patch(Patch((e["cx"] - 0.5, e["cy"] - 0.5), 2 * e["a"], 2 * e["b"], angle=float(np.degrees(e["angle"])),
+                           fill=False, color="lime" if row["status"] == "ok" else "orange", lw=1.5))
+    return measurement_line(row)

@@ -35,7 +35,41 @@ Schema version 2, in brief (every key required; ``null`` only where written)::
 or ``"letterbox"`` (scale to fit preserving the aspect ratio, centred, zero padding: the exact rule is
 :mod:`fetaledge.runtime.geometry`, ``docs/frame_geometry.md``). Schema 1 specs (no ``other_sizes``) are
 still read, with ``other_sizes`` ``"refuse"``: what every schema-1 runtime did; writing one back keeps it
-schema 1. Only schema 2 is written.
+schema 1.
+
+Schema version 3 adds one required top-level field, ``task``: what the bundle does with a frame::
+
+    "task": {"kind": "classification", "measurement": null}
+          | {"kind": "classification+measurement", "measurement": {
+                "models": [ModelSpec, ...],            # segmentation models, in order of preference
+                "structure": "ac" | "hc", "output": "mask_logits", "grid_height": int, "grid_width": int,
+                "geometry": "letterbox", "spacing_mm": [x, y], "spacing_source": "spec" | "probe",
+                "gestational_age": "hadlock1984" | "none", "frame_choice": "classifier",
+                "field_of_view": "frame" | "nonzero_span",
+                "params": {"threshold": f, "min_area_mm2": f, "max_residual": f, "max_cut_fraction": f,
+                           "min_component_share": f, "min_points": int}}}
+
+With a measurement, the classifier (``models``) still decides per frame and per sweep; ``frame_choice``
+"classifier" says the frame measured is the one its decision logic chose, and a segmentation model of
+``task.measurement.models`` (raw uint8 frame of ``input``'s size in, one mask logit per grid pixel out:
+``output.shape`` ends with ``grid_height, grid_width``) measures it. The grid maps back to the frame by the
+inverse letterbox (:class:`fetaledge.runtime.measure.FrameMap`); ``spacing_mm`` is the pixel spacing of frames
+of the input size; ``spacing_source`` "probe" means the device passes each frame's spacing (the spec's value is
+the fallback), "spec" that a per-frame spacing is refused. ``field_of_view`` is where the probe saw: "frame" (all
+of it) or "nonzero_span" (the pixels between the first and the last non-zero pixel of their row and of their
+column: the fan of a sector probe, whose outside is black; :func:`fetaledge.runtime.fov.field_of_view`); mask edges
+on its border are "cut", not seen, so a structure the fan cuts is flagged "truncated" instead of measured short.
+The fields mean exactly what they mean in a segmentation-only bundle's ``measurement.json``
+(:mod:`fetaledge.runtime.measure_spec`).
+
+Why the measurement is embedded here and not a pointer to ``measurement.json``: a combined bundle has one
+contract, so the segmentation models carry sha256, runtime, tensors and quantization exactly like the classifier's
+(checked by ``fetaledge verify`` and the app the same way), one strict parser (Python and Kotlin) rejects a bad
+measurement section with the same field path, and a device cannot pair a spec with a measurement file of another
+build. ``measurement.json`` stays the format of segmentation-only bundles (HC18), which have no classifier.
+
+Schema 1 and 2 specs (no ``task``) are read as ``{"kind": "classification", "measurement": null}``; a ``task``
+field in them is an error. Schema 3 is written.
 
 Example:
     >>> spec = example_spec()
@@ -57,6 +91,7 @@ from typing import Any, Literal, Union
 from fetaledge.errors import FetaledgeError
 from fetaledge.fsio import read_json, write_json
 from fetaledge.runtime.decision import DecisionParams
+from fetaledge.runtime.measure_params import MeasureParams
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -65,18 +100,23 @@ __all__ = [
     "InputSpec",
     "IqaSpec",
     "Labels",
+    "MeasurementTask",
     "ModelSpec",
     "Quantization",
+    "TaskSpec",
     "TensorSpec",
     "dump_spec",
+    "example_measure_spec",
     "example_spec",
     "load_spec",
     "spec_from_dict",
     "spec_to_dict",
 ]
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+#: The first schema with ``task`` (older specs are classification bundles).
+TASK_SCHEMA_VERSION = 3
 SPEC_FILE_NAME = "iqa_spec.json"
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -247,6 +287,64 @@ Preprocessing = Union[FoldedPreprocessing, ExplicitPreprocessing]  # noqa: UP007
 
 
 @dataclass(frozen=True)
+class MeasurementTask:
+    """The measurement of a combined bundle (module docstring, schema 3): segmentation models + how to measure."""
+
+    models: tuple[ModelSpec, ...]
+    structure: Literal["ac", "hc"]
+    output: Literal["mask_logits"]
+    grid_height: int
+    grid_width: int
+    geometry: Literal["letterbox"]
+    spacing_mm: tuple[float, ...]
+    spacing_source: Literal["spec", "probe"]
+    gestational_age: Literal["hadlock1984", "none"]
+    frame_choice: Literal["classifier"]
+    field_of_view: Literal["frame", "nonzero_span"]
+    params: MeasureParams
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise _bad("models", "must list at least one segmentation model")
+        for name in ("grid_height", "grid_width"):
+            if getattr(self, name) < 1:
+                raise _bad(name, f"must be >= 1, got {getattr(self, name)}")
+        if len(self.spacing_mm) != 2 or not all(v > 0 for v in self.spacing_mm):
+            raise _bad("spacing_mm", f"must be [x, y] pixel spacings > 0 mm, got {list(self.spacing_mm)}")
+        for k, m in enumerate(self.models):
+            if tuple(m.output.shape[-2:]) != (self.grid_height, self.grid_width):
+                raise _bad(f"models[{k}].output.shape", f"{list(m.output.shape)} does not end with the grid "
+                           f"{self.grid_height}x{self.grid_width}")
+            if m.output_kind != "logit":
+                raise _bad(f"models[{k}].output_kind", f"must be \"logit\" (mask_logits), got \"{m.output_kind}\"")
+
+    def model(self, name: str) -> ModelSpec:
+        """The segmentation model called ``name``; an error listing the names otherwise."""
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise _err(f"no segmentation model {name!r} in the spec; it has: {', '.join(m.name for m in self.models)}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the bundle does with a frame: classify it, or classify and measure the chosen frame."""
+
+    kind: Literal["classification", "classification+measurement"]
+    measurement: MeasurementTask | None
+
+    def __post_init__(self) -> None:
+        if self.kind == "classification+measurement" and self.measurement is None:
+            raise _bad("measurement", "must not be null for kind \"classification+measurement\"")
+        if self.kind == "classification" and self.measurement is not None:
+            raise _bad("measurement", "must be null for kind \"classification\"")
+
+
+#: The task of every schema-1/2 spec.
+CLASSIFICATION = TaskSpec("classification", None)
+
+
+@dataclass(frozen=True)
 class IqaSpec:
     """The whole ``iqa_spec.json``."""
 
@@ -257,10 +355,14 @@ class IqaSpec:
     decision: DecisionParams
     labels: Labels
     provenance: dict[str, Any]
+    task: TaskSpec = CLASSIFICATION  # JSON: required in schema 3, absent (classification) before
 
     def __post_init__(self) -> None:
         if self.schema_version not in READABLE_SCHEMA_VERSIONS:
             raise _bad("schema_version", f"must be {SCHEMA_VERSION}, got {self.schema_version}")
+        if self.schema_version < TASK_SCHEMA_VERSION and self.task != CLASSIFICATION:
+            raise _bad("task", f"a measurement needs schema_version {TASK_SCHEMA_VERSION}",
+                       hint=f"set schema_version {TASK_SCHEMA_VERSION}")
         if self.schema_version == 1 and self.input.other_sizes != "refuse":
             raise _bad("input.other_sizes", "schema_version 1 bundles refuse other sizes", hint="use schema_version 2")
         if not self.models:
@@ -272,6 +374,20 @@ class IqaSpec:
                 if value in seen:
                     raise _bad(f"models[{k}].{key}", f"{value!r} is used by an earlier model too")
                 seen.add(value)
+        if self.task.measurement is not None:
+            taken = {m.name for m in self.models} | {m.file for m in self.models}
+            for k, m in enumerate(self.task.measurement.models):
+                for key in ("name", "file"):
+                    value = getattr(m, key)
+                    if value in taken:
+                        raise _bad(f"task.measurement.models[{k}].{key}", f"{value!r} is used by an earlier "
+                                   "model too")
+                    taken.add(value)
+                shape = m.input.shape
+                if len(shape) < 2 or any(d not in (want, -1) for d, want in zip(
+                        shape[-2:], (self.input.height, self.input.width), strict=True)):
+                    raise _bad(f"task.measurement.models[{k}].input.shape", f"{list(shape)} does not end with the "
+                               f"input frame {self.input.height}x{self.input.width}")
         pre = self.preprocessing
         if isinstance(pre, ExplicitPreprocessing):
             want = 3 if pre.gray_to_rgb else self.input.channels
@@ -383,6 +499,8 @@ def _parse_dataclass(cls: type, value: Any, path: str) -> Any:
     try:
         return cls(**kwargs)
     except FetaledgeError as exc:
+        if cls is MeasureParams:  # its checks name the parameter in the message, not as a field path
+            raise _bad(path, exc.message, exc.hint) from None
         raise _err(_join(path, exc.message), exc.hint) from None
 
 
@@ -406,10 +524,10 @@ def spec_from_dict(data: Any, source: str = SPEC_FILE_NAME) -> IqaSpec:
     fields this version does not know.
 
     Example:
-        >>> spec_from_dict({"schema_version": 3})  # doctest: +ELLIPSIS
+        >>> spec_from_dict({"schema_version": 4})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        fetaledge.errors.FetaledgeError: iqa_spec.json: schema_version: 3 is newer than this runtime ...
+        fetaledge.errors.FetaledgeError: iqa_spec.json: schema_version: 4 is newer than this runtime ...
     """
     if not isinstance(data, dict):
         raise _err(f"{source}: the top level must be a JSON object, got {_type_name(data)}")
@@ -433,6 +551,11 @@ def spec_from_dict(data: Any, source: str = SPEC_FILE_NAME) -> IqaSpec:
                 raise _bad("input.other_sizes", "unknown field in schema_version 1 (added in 2)",
                            hint="set schema_version 2")
             data = {**data, "input": {**data["input"], "other_sizes": "refuse"}}
+        if version < TASK_SCHEMA_VERSION:
+            if "task" in data:
+                raise _bad("task", f"unknown field in schema_version {version} (added in {TASK_SCHEMA_VERSION})",
+                           hint=f"set schema_version {TASK_SCHEMA_VERSION}")
+            data = {**data, "task": {"kind": "classification", "measurement": None}}
         return _parse_dataclass(IqaSpec, data, "")
     except FetaledgeError as exc:
         raise _err(f"{source}: {exc.message}", exc.hint) from None
@@ -443,7 +566,7 @@ def spec_to_dict(spec: IqaSpec) -> dict[str, Any]:
 
     Example:
         >>> spec_to_dict(example_spec())["schema_version"]
-        2
+        3
     """
 
     def enc(v: Any) -> Any:
@@ -460,6 +583,8 @@ def spec_to_dict(spec: IqaSpec) -> dict[str, Any]:
     out = enc(spec)
     if spec.schema_version == 1:  # schema 1 has no other_sizes (it always refused)
         del out["input"]["other_sizes"]
+    if spec.schema_version < TASK_SCHEMA_VERSION:  # no task before schema 3 (always classification)
+        del out["task"]
     return out
 
 
@@ -517,3 +642,26 @@ def example_spec(sha256: str = "0" * 64) -> IqaSpec:
         labels=Labels(negative="no abdominal plane", positive="abdominal plane"),
         provenance={"example": True},
     )
+
+
+def example_measure_spec(sha256: str = "0" * 64) -> IqaSpec:
+    """:func:`example_spec` with a measurement (schema 3): an INT8 segmentation model on a 96x128 grid, AC.
+
+    Example:
+        >>> spec = example_measure_spec()
+        >>> spec.task.kind, spec.task.measurement.models[0].output.shape
+        ('classification+measurement', (1, 96, 128))
+        >>> spec_from_dict(spec_to_dict(spec)) == spec
+        True
+    """
+    base = example_spec(sha256)
+    seg = ModelSpec(name="seg_int8", file="seg_int8.onnx", sha256=sha256, runtime="onnxruntime", precision="int8",
+                    threads=1, input=TensorSpec("frame", "uint8", (1, 562, 744), None),
+                    output=TensorSpec("mask_logits", "float32", (1, 96, 128), None), output_kind="logit")
+    task = TaskSpec("classification+measurement", MeasurementTask(
+        models=(seg,), structure="ac", output="mask_logits", grid_height=96, grid_width=128, geometry="letterbox",
+        spacing_mm=(0.28, 0.28), spacing_source="probe", gestational_age="hadlock1984", frame_choice="classifier",
+        field_of_view="nonzero_span", params=MeasureParams()))
+    return IqaSpec(schema_version=SCHEMA_VERSION, input=base.input, preprocessing=base.preprocessing,
+                   models=base.models, decision=base.decision, labels=base.labels, provenance=base.provenance,
+                   task=task)

@@ -16,6 +16,7 @@ from fetaledge.runtime.bundle import load_bundle
 from fetaledge.runtime.engines import Engine, Skipped, try_open
 from fetaledge.runtime.goldens import GoldenCase, check_golden_files, expected_for, same_decisions
 from fetaledge.runtime.manifest import check_golden_manifest
+from fetaledge.runtime.measure_goldens import check_measure_goldens
 from fetaledge.runtime.numeric import sigmoid
 from fetaledge.runtime.spec import IqaSpec, ModelSpec
 
@@ -81,7 +82,8 @@ def _check_sweep(root: Path, spec: IqaSpec, m: ModelSpec, eng: Engine, sweep: di
 def verify_bundle(bundle_dir: Path | str, target: str | None = None, threads: int | None = None) -> dict[str, Any]:
     """Check the sha256 of every file the spec lists (and of the golden manifest's files), the schema, the
     decision goldens, and that every model this install can run reproduces its frame goldens (probabilities
-    within tolerance, decisions exactly) and, for the sweep's model, the recorded sweep's decisions.
+    within tolerance, decisions exactly) and, for the sweep's model, the recorded sweep's decisions. A bundle that
+    measures also has every segmentation model checked on its measurement goldens (``report["measurement"]``).
 
     A model whose runtime is not installed here is not a failure: it is named in ``report["skipped"]`` with the
     pip line that would let it run. A model that the installed runtime refuses to load is a failure, and so is
@@ -130,6 +132,7 @@ def verify_bundle(bundle_dir: Path | str, target: str | None = None, threads: in
         report["sweep"] = {"model": sweep["model"], "checked": False,
                            "reason": f"model {sweep['model']!r}, which recorded the sweep, cannot run here"}
     report["frames_checked"] = len(frames_doc["frames"])
+    report["measurement"] = check_measure_goldens(root, spec, problems, threads)
     if problems:
         raise FetaledgeError(f"bundle {root} failed verification: " + "; ".join(problems))
     return report

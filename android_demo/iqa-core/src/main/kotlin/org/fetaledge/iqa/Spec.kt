@@ -3,9 +3,12 @@ package org.fetaledge.iqa
 import java.io.File
 
 /*
- * iqa_spec.json, schema version 2: the Kotlin twin of fetaledge/runtime/spec.py, with the same rules.
+ * iqa_spec.json, schema version 3: the Kotlin twin of fetaledge/runtime/spec.py, with the same rules.
  * Schema 2 added input.other_sizes ("refuse" | "letterbox", see FrameGeometry.kt); schema 1 specs are still read,
  * with otherSizes "refuse" (what every schema-1 runtime did), and may not carry the field.
+ * Schema 3 added task: "classification", or "classification+measurement" with task.measurement (the segmentation
+ * models that measure the frame the classifier's decision logic chose, and how: grid, spacing, parameters; see
+ * Measurement.kt). Schema 1/2 specs are classification and may not carry the field.
  * Every key is required (null only where the schema says so), unknown keys are errors, a newer
  * schema_version is an error, and every error message reads "<source>: <field path>: <what is wrong>",
  * e.g. "iqa_spec.json: models[0].sha256: must be 64 lowercase hex characters". The checks run in the same
@@ -16,7 +19,8 @@ import java.io.File
  * true/false are never numbers, non-finite values are rejected.
  */
 
-const val SCHEMA_VERSION = 2
+const val SCHEMA_VERSION = 3
+const val TASK_SCHEMA_VERSION = 3
 const val SPEC_FILE_NAME = "iqa_spec.json"
 
 /** The raw frame the model takes; [otherSizes] says what a frame of another size becomes (FrameGeometry). */
@@ -74,6 +78,36 @@ data class ModelSpec(
 data class Labels(val negative: String, val positive: String)
 
 /**
+ * task.measurement (schema 3): segmentation [models] (raw frame in, one mask logit per grid pixel out), in order of
+ * preference, and how their output becomes a circumference ([structure] "ac" | "hc", [spacingMm] x/y of frames of the
+ * input size, [spacingSource] "spec" | "probe", [gestationalAge] "hadlock1984" | "none", [frameChoice] "classifier",
+ * [fieldOfView] "frame" | "nonzero_span": between the first and last non-zero pixel of the row and of the column, as
+ * in fetaledge/runtime/fov.py).
+ */
+data class MeasurementTask(
+    val models: List<ModelSpec>,
+    val structure: String,
+    val output: String,
+    val gridHeight: Int,
+    val gridWidth: Int,
+    val geometry: String,
+    val spacingMm: List<Double>,
+    val spacingSource: String,
+    val gestationalAge: String,
+    val frameChoice: String,
+    val fieldOfView: String,
+    val params: MeasureParams,
+)
+
+/** What the bundle does with a frame: [kind] "classification" or "classification+measurement" ([measurement]). */
+data class TaskSpec(val kind: String, val measurement: MeasurementTask?) {
+    companion object {
+        const val CLASSIFICATION = "classification"
+        const val CLASSIFICATION_MEASUREMENT = "classification+measurement"
+    }
+}
+
+/**
  * The whole spec.
  *
  * ```
@@ -89,6 +123,7 @@ data class IqaSpec(
     val decision: DecisionParams,
     val labels: Labels,
     val provenance: Json.Obj,
+    val task: TaskSpec = TaskSpec(TaskSpec.CLASSIFICATION, null),
 ) {
     /** The model called [name]; an error listing the names otherwise. */
     fun model(name: String): ModelSpec = models.firstOrNull { it.name == name }
@@ -228,7 +263,11 @@ private object SpecReader {
         if (n == 1L && (doc["input"] as? Json.Obj)?.fields?.containsKey("other_sizes") == true) {
             bad("input.other_sizes", "unknown field in schema_version 1 (added in 2)", "set schema_version 2")
         }
-        val r = Rec(doc, "", listOf("schema_version", "input", "preprocessing", "models", "decision", "labels", "provenance"))
+        if (n < TASK_SCHEMA_VERSION && doc.fields.containsKey("task")) {
+            bad("task", "unknown field in schema_version $n (added in $TASK_SCHEMA_VERSION)", "set schema_version $TASK_SCHEMA_VERSION")
+        }
+        val top = listOf("schema_version", "input", "preprocessing", "models", "decision", "labels", "provenance")
+        val r = Rec(doc, "", if (n < TASK_SCHEMA_VERSION) top else top + "task")
         val schemaVersion = r.int("schema_version")
         val inputNames = listOf("height", "width", "dtype", "layout", "channels") + if (n == 1L) listOf() else listOf("other_sizes")
         val input = input(r.rec("input", inputNames))
@@ -246,6 +285,7 @@ private object SpecReader {
         }
         val provenance = r.raw("provenance") as? Json.Obj
             ?: bad("provenance", "must be an object, got ${r.raw("provenance").typeName}")
+        val task = if (n < TASK_SCHEMA_VERSION) TaskSpec(TaskSpec.CLASSIFICATION, null) else task(r.rec("task", listOf("kind", "measurement")))
         // Cross-field checks, in Python's IqaSpec.__post_init__ order.
         if (schemaVersion !in 1..SCHEMA_VERSION) bad("schema_version", "must be $SCHEMA_VERSION, got $schemaVersion")
         if (models.isEmpty()) bad("models", "must list at least one model")
@@ -256,11 +296,83 @@ private object SpecReader {
                 if (!seen.add(v)) bad("models[$k].$key", "'$v' is used by an earlier model too")
             }
         }
+        task.measurement?.let { m ->
+            val taken = HashSet<String>()
+            models.forEach { taken.add(it.name); taken.add(it.file) }
+            m.models.forEachIndexed { k, s ->
+                for (v in listOf(s.name to "name", s.file to "file")) {
+                    if (!taken.add(v.first)) bad("task.measurement.models[$k].${v.second}", "'${v.first}' is used by an earlier model too")
+                }
+                val shape = s.input.shape
+                val want = listOf(input.height, input.width)
+                if (shape.size < 2 || shape.takeLast(2).zip(want).any { (d, w) -> d != w && d != -1 }) {
+                    bad("task.measurement.models[$k].input.shape", "$shape does not end with the input frame ${input.height}x${input.width}")
+                }
+            }
+        }
         if (pre is Preprocessing.Explicit) {
             val want = if (pre.grayToRgb) 3 else input.channels
             if (pre.mean.size != want) bad("preprocessing.mean", "must hold $want values (channels), got ${pre.mean.size}")
         }
-        return IqaSpec(schemaVersion, input, pre, models, decision, labels, provenance)
+        return IqaSpec(schemaVersion, input, pre, models, decision, labels, provenance, task)
+    }
+
+    fun task(r: Rec): TaskSpec {
+        val kind = r.choice("kind", TaskSpec.CLASSIFICATION, TaskSpec.CLASSIFICATION_MEASUREMENT)
+        val mv = r.raw("measurement")
+        val m = if (mv == Json.Null) null else measurement(mv, r.at("measurement"))
+        checked(r.path) {
+            if (kind == TaskSpec.CLASSIFICATION_MEASUREMENT && m == null) {
+                bad("measurement", "must not be null for kind \"${TaskSpec.CLASSIFICATION_MEASUREMENT}\"")
+            }
+            if (kind == TaskSpec.CLASSIFICATION && m != null) bad("measurement", "must be null for kind \"${TaskSpec.CLASSIFICATION}\"")
+        }
+        return TaskSpec(kind, m)
+    }
+
+    fun measurement(v: Json, path: String): MeasurementTask {
+        val r = asRec(
+            v, path,
+            listOf(
+                "models", "structure", "output", "grid_height", "grid_width", "geometry", "spacing_mm", "spacing_source",
+                "gestational_age", "frame_choice", "field_of_view", "params",
+            ),
+        )
+        val models = r.arr("models").mapIndexed { k, m -> model(m, "$path.models[$k]") }
+        val structure = r.choice("structure", "ac", "hc")
+        val output = r.choice("output", "mask_logits")
+        val gh = r.int("grid_height")
+        val gw = r.int("grid_width")
+        val geometry = r.choice("geometry", "letterbox")
+        val spacing = r.arr("spacing_mm").mapIndexed { k, x -> asDouble(x, "$path.spacing_mm[$k]") }
+        val source = r.choice("spacing_source", "spec", "probe")
+        val ga = r.choice("gestational_age", "hadlock1984", "none")
+        val choice = r.choice("frame_choice", "classifier")
+        val fov = r.choice("field_of_view", "frame", "nonzero_span")
+        val pr = r.rec(
+            "params", listOf("threshold", "min_area_mm2", "max_residual", "max_cut_fraction", "min_component_share", "min_points"),
+        )
+        val values = listOf(pr.dbl("threshold"), pr.dbl("min_area_mm2"), pr.dbl("max_residual"), pr.dbl("max_cut_fraction"),
+            pr.dbl("min_component_share"))
+        val minPoints = pr.int("min_points")
+        val params = try {
+            MeasureParams(values[0], values[1], values[2], values[3], values[4], minPoints)
+        } catch (e: IqaException) {
+            bad(pr.path, e.problem, e.hint)
+        }
+        checked(path) {
+            if (models.isEmpty()) bad("models", "must list at least one segmentation model")
+            if (gh < 1) bad("grid_height", "must be >= 1, got $gh")
+            if (gw < 1) bad("grid_width", "must be >= 1, got $gw")
+            if (spacing.size != 2 || spacing.any { !(it > 0.0) }) bad("spacing_mm", "must be [x, y] pixel spacings > 0 mm, got $spacing")
+            models.forEachIndexed { k, m ->
+                if (m.output.shape.takeLast(2) != listOf(gh, gw)) {
+                    bad("models[$k].output.shape", "${m.output.shape} does not end with the grid ${gh}x$gw")
+                }
+                if (m.outputKind != "logit") bad("models[$k].output_kind", "must be \"logit\" (mask_logits), got \"${m.outputKind}\"")
+            }
+        }
+        return MeasurementTask(models, structure, output, gh, gw, geometry, spacing, source, ga, choice, fov, params)
     }
 
     fun input(r: Rec): InputSpec {

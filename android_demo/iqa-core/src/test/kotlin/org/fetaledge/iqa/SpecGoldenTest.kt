@@ -56,8 +56,23 @@ class SpecGoldenTest {
     @Test
     fun newerSchemaSaysHowToFix() {
         val e = assertThrows(IqaException::class.java) { IqaSpec.parse("""{"schema_version": 7, "x": 1}""") }
-        assertEquals("iqa_spec.json: schema_version: 7 is newer than this runtime supports (2)", e.problem)
+        assertEquals("iqa_spec.json: schema_version: 7 is newer than this runtime supports (3)", e.problem)
         assertTrue(e.hint!!.contains("update the app"))
+    }
+
+    @Test
+    fun measurementTaskIsRead() {
+        val c = cases.first { it["name"].str() == "valid_task_measurement" }
+        val spec = IqaSpec.fromJson(c["spec"])
+        assertEquals(TaskSpec.CLASSIFICATION_MEASUREMENT, spec.task.kind)
+        val m = spec.task.measurement!!
+        assertEquals(listOf("seg_int8"), m.models.map { it.name })
+        assertEquals(listOf(96, 128), listOf(m.gridHeight, m.gridWidth))
+        assertEquals(listOf(0.28, 0.28), m.spacingMm)
+        assertEquals("nonzero_span", m.fieldOfView)
+        assertEquals(MeasureParams(), m.params)
+        val old = IqaSpec.fromJson(cases.first { it["name"].str() == "valid_schema2_without_task" }["spec"])
+        assertEquals(TaskSpec(TaskSpec.CLASSIFICATION, null), old.task)
     }
 
     @Test
