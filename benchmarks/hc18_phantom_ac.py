@@ -9,7 +9,8 @@ frame to 96x128 (the same TinyUNet and trainer as ``benchmarks/hc18.py``). Whole
 rendered by ``render_case``) go through the exported fp32 ONNX and its ORT INT8 artifact; every frame is
 measured (``fetaledge.runtime.biometry``: inverse letterbox, ACOUSLIC spacing 0.28 mm, the fan as field of
 view); per sweep the frame measured is the "ok" frame with the largest mask area (the rule needs no classifier;
-a bundle with both models would use the classifier's chosen frame). Scored per annotated sweep against the
+the shipped bundle, which uses the classifier's chosen frame, is scored by ``benchmarks/phantom_ac_bundle.py``).
+Scored per annotated sweep against the
 phantom's AC (Ramanujan of the section's semi-axes at the AC level x 0.28 mm), with the challenge's
 normalised AC error ``abs(pred - ref) / ref`` (DIAGNijmegen/ACOUSLIC-AI-evaluation-method); the same rule on
 the ground-truth masks is the floor of frame choice + measurement.

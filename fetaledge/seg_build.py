@@ -8,7 +8,8 @@
    (inside the fan: :mod:`fetaledge.runtime.fov`), the number the student is chosen to reproduce
    (:mod:`fetaledge.train.seg_distill` keeps the epoch with the lowest validation circumference error).
 2. Export: the student with the raw frame in the graph (:mod:`fetaledge.export.seg_onnx`), checked against PyTorch.
-3. INT8: ONNX Runtime static QDQ (S8S8, per-channel) calibrated on train frames, gated by
+3. INT8: ONNX Runtime static QDQ (S8S8, per-channel; the in-graph letterbox resample kept float) calibrated on train
+   frames, gated by
    :func:`fetaledge.seg_eval.seg_gate` on every validation frame (with and without a mask) against fp32: mask Dice,
    the ok / rescan / none decision and the mm. A failed gate ships fp32 only (the bundle report says why).
 4. ``seg.json``: what was trained and measured (validation AC error of fp32 and INT8 against the masks' AC, the gate),
@@ -218,7 +219,14 @@ def build_segmentation(cache_dir: Path, out_dir: Path, cfg: SegmentSection, log:
         parity = check_seg_parity(res.model, fp32, val.raw[:4], tuple(hw), grid)
         rng = np.random.default_rng(cfg.seed)
         calib = train.raw[np.sort(rng.permutation(len(train.raw))[: cfg.calibration_frames])]
-        art = quantize_seg_ort(fp32, calib, tmp / "int8", name="seg")
+        # The letterbox resample (two MatMuls with constant matrices) stays float, as the classifier recipes keep the
+        # preprocessing float: quantized per channel, its QLinearMatMul has a per-row zero point on the constant left
+        # operand, which onnxruntime 1.22 (the arm64 runtime under qemu) refuses at run time ("input zero point must
+        # be a scalar"): found by the arm64-emulated verify of a build that quantized it.
+        import onnx
+
+        resample = tuple(n.name for n in onnx.load(str(fp32)).graph.node if n.name.startswith("/resample/"))
+        art = quantize_seg_ort(fp32, calib, tmp / "int8", name="seg", nodes_to_exclude=resample)
         int8 = tmp / "seg.int8.onnx"
         Path(art.path).replace(int8)
 

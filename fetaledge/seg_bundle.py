@@ -1,8 +1,8 @@
 """A segmentation bundle folder: the model (raw frame in the graph) + ``measurement.json``, written atomically.
 
-What ``fetaledge infer --bundle`` measures with (:mod:`fetaledge.runtime.measure_infer`). The classifier bundle
-(``fetaledge build``) is untouched; joining the two in one bundle waits for the ``task`` field of
-``iqa_spec.json`` (see :mod:`fetaledge.runtime.measure_spec`).
+What ``fetaledge infer --bundle`` measures single frames with (:mod:`fetaledge.runtime.measure_infer`): a model
+without a classifier (HC18). ``fetaledge build`` writes the combined kind, classifier + segmentation model in one
+bundle (``iqa_spec.json`` schema 3, ``task.measurement``: :mod:`fetaledge.seg_build`).
 
 Example:
     >>> write_seg_bundle(Path("bundle_seg"), Path("seg.int8.onnx"), example_measurement_spec())  # doctest: +SKIP

@@ -17,9 +17,11 @@ It sits in a segmentation bundle and names the model (its file in the bundle) wh
   spec's value is the truth and a per-frame value is refused (a silent override would be a wrong number).
   A frame of another size has another spacing: it needs the probe's value.
 
-Why a file of its own and not a ``task`` field of ``iqa_spec.json``: the shared spec goldens pin "schema_version
-3 is newer" (``fetaledge/golden_cases.py``, read by iqa-core too), so the task field needs that golden moved
-first; until then classification bundles and their readers are untouched.
+Where it is used: segmentation-only bundles (HC18: no classifier, no decision logic) carry this file. A bundle that
+classifies AND measures carries the same fields inside ``iqa_spec.json`` (schema 3, ``task.measurement``, with the
+segmentation models' sha256 and tensors; :mod:`fetaledge.runtime.spec` says why embedded), and
+:func:`fetaledge.runtime.measure_case.measurement_spec` turns that section into this type, so both measure through
+one code path.
 
 Example:
     >>> spec = example_measurement_spec()
