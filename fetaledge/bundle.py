@@ -19,6 +19,7 @@ from fetaledge.fsio import atomic_path, ensure_writable_dir, write_json
 from fetaledge.runtime.bundle import sha256_file
 from fetaledge.runtime.decision import DecisionParams
 from fetaledge.runtime.engines import open_engine
+from fetaledge.runtime.goldens import save_golden_frames
 from fetaledge.runtime.introspect import describe
 from fetaledge.runtime.manifest import MANIFEST_NAME, manifest_document
 from fetaledge.runtime.measure_params import MeasureParams
@@ -91,12 +92,7 @@ def _measurement_task(root: Path, seg: SegShipment, threads: int) -> Measurement
 
 def _golden_frames(root: Path, spec: IqaSpec, frames: np.ndarray, sources: list[str]) -> dict[str, Any]:
     """Write raw frames as .npy and the probability each shipped model gives them (run in this runtime)."""
-    (root / "goldens" / "frames").mkdir(parents=True, exist_ok=True)
-    entries = []
-    for i, (frame, src) in enumerate(zip(frames, sources, strict=True)):
-        rel = f"goldens/frames/frame_{i:03d}.npy"
-        np.save(root / rel, frame)
-        entries.append({"file": rel, "source": src, "expected": {}})
+    entries = save_golden_frames(root, "frames", frames, sources)
     for m in spec.models:
         eng = open_engine(root, m)
         for e, frame in zip(entries, frames, strict=True):

@@ -253,3 +253,22 @@ def check_golden_files(root: Path) -> list[str]:
             if got != case:
                 problems.append(f"{GEOMETRY_DIR}/letterbox_cases.json {case['name']}: letterbox differs")
     return problems
+
+
+def save_golden_frames(root: Path, folder: str, frames: Sequence[Any], sources: Sequence[str]) -> list[dict[str, Any]]:
+    """Save each raw frame as ``root/goldens/<folder>/frame_NNN.npy``; return one entry per frame (``file`` relative
+    to ``root``, ``source``, an empty ``expected`` for the caller to fill per model).
+
+    Example:
+        >>> save_golden_frames(Path("bundle"), "frames", frames, ["case 3 frame 12"])[0]["file"]  # doctest: +SKIP
+        'goldens/frames/frame_000.npy'
+    """
+    import numpy as np
+
+    (root / "goldens" / folder).mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, (frame, src) in enumerate(zip(frames, sources, strict=True)):
+        rel = f"goldens/{folder}/frame_{i:03d}.npy"
+        np.save(root / rel, frame)
+        entries.append({"file": rel, "source": src, "expected": {}})
+    return entries

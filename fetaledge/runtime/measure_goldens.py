@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fetaledge.errors import FetaledgeError
+from fetaledge.runtime.goldens import save_golden_frames
 from fetaledge.runtime.measure_case import FrameMeasurer
 from fetaledge.runtime.spec import IqaSpec
 
@@ -38,12 +39,7 @@ def write_measure_goldens(root: Path, spec: IqaSpec, frames: np.ndarray, sources
     task = spec.task.measurement
     if task is None:
         raise FetaledgeError("write_measure_goldens: the spec does not measure (task.measurement is null)")
-    (root / "goldens" / "measure").mkdir(parents=True, exist_ok=True)
-    entries = []
-    for i, (frame, src) in enumerate(zip(frames, sources, strict=True)):
-        rel = f"goldens/measure/frame_{i:03d}.npy"
-        np.save(root / rel, frame)
-        entries.append({"file": rel, "source": src, "expected": {}})
+    entries = save_golden_frames(root, "measure", frames, sources)
     for m in task.models:
         meas = FrameMeasurer(root, spec, threads, model=m.name)
         for e, frame in zip(entries, frames, strict=True):
