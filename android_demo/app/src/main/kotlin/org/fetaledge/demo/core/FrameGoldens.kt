@@ -34,13 +34,9 @@ class FrameGoldens(val entries: List<Entry>) {
     companion object {
         /** Parse the file's [text]; [source] names it in errors. */
         fun parse(text: String, source: String): FrameGoldens {
-            fun bad(what: String): Nothing = throw IqaException("$source: $what", "rebuild the bundle (fetaledge build)")
-            val doc = try {
-                Json.parse(text)
-            } catch (e: IqaException) {
-                bad(e.problem)
-            }
-            val o = doc as? Json.Obj ?: bad("the top level must be an object")
+            val golden = GoldenJson(source)
+            fun bad(what: String): Nothing = golden.bad(what)
+            val o = golden.root(text)
             val format = (o["format"] as? Json.Num)?.toLongOrNull() ?: bad("format: required integer field is missing")
             if (format != 1L) bad("format: $format is not supported (1 is)")
             val frames = (o["frames"] as? Json.Arr)?.items ?: bad("frames: must be an array")

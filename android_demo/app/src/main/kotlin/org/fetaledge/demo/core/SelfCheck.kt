@@ -41,13 +41,9 @@ class SweepGolden(
     companion object {
         /** Parse the golden text; [source] names it in errors. */
         fun parse(text: String, source: String): SweepGolden {
-            fun bad(what: String): Nothing = throw IqaException("$source: $what", "rebuild the bundle (fetaledge build)")
-            val doc = try {
-                Json.parse(text)
-            } catch (e: IqaException) {
-                bad(e.problem)
-            }
-            val o = doc as? Json.Obj ?: bad("the top level must be an object")
+            val golden = GoldenJson(source)
+            fun bad(what: String): Nothing = golden.bad(what)
+            val o = golden.root(text)
             fun field(obj: Json.Obj, key: String, path: String = key): Json = obj[key] ?: bad("$path: required field is missing")
             fun str(v: Json, path: String): String = (v as? Json.Str)?.value ?: bad("$path: must be a string")
             fun int(v: Json, path: String): Int {
